@@ -1,0 +1,33 @@
+# The two commands of the README. Each creates .venv (python3 -m venv) when missing and
+# installs what it needs, so both work on a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+# Stages run `python ...`: put the venv first on PATH. No network calls from DVC or DVCLive.
+RUN := PATH="$(BIN):$$PATH" DVC_NO_ANALYTICS=1 DVC_STUDIO_OFFLINE=1
+
+.PHONY: repro test install install-dev clean-venv
+
+repro: $(VENV)/.installed-runtime
+	$(RUN) $(BIN)/dvc repro
+
+test: $(VENV)/.installed-dev
+	$(RUN) $(BIN)/python -m pytest
+
+install: $(VENV)/.installed-runtime
+install-dev: $(VENV)/.installed-dev
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed-runtime: requirements.txt pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed-runtime requirements-dev.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+clean-venv:
+	rm -rf $(VENV)

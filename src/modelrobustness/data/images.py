@@ -1,0 +1,141 @@
+"""Safe image decoding: every file is fully decoded before it counts.
+
+``decode_image`` turns bytes into an 8-bit ``L`` or ``RGB`` PIL image with EXIF orientation
+applied, or raises :class:`ImageRejected` with one of :data:`SKIP_REASONS`.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# Pillow's own default limit (about 89.5 megapixels): larger images are refused as bombs.
+DEFAULT_MAX_PIXELS = 89_478_485
+
+SKIP_REASONS: tuple[str, ...] = (
+    "empty",  # zero-byte file
+    "not_image",  # not a recognised image format (text, random bytes, ...)
+    "truncated",  # a valid header but the pixel data ends early
+    "corrupt",  # recognised format that fails to decode for another reason
+    "decompression_bomb",  # more pixels than the max_pixels limit
+)
+
+_SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
+
+
+class ImageRejected(ValueError):
+    """An input file that is not a usable image; ``reason`` is one of SKIP_REASONS."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def _to_8bit(image: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to 8-bit ``L`` or ``RGB``.
+
+    16-bit grayscale is scaled (v * 255 / 65535) instead of clipped; transparent images are
+    composited onto white; CMYK, YCbCr, LAB and palette images go through Pillow's converters.
+    """
+    mode = image.mode
+    if mode in ("L", "RGB"):
+        return image
+    if mode in _SIXTEEN_BIT_MODES or mode == "F":
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if mode != "F" else max(float(values.max()), 1.0)
+        if mode == "I" and values.max() <= 255:
+            top = 255.0  # 32-bit container holding 8-bit values
+        scaled = np.clip(np.rint(values * (255.0 / top)), 0, 255).astype(np.uint8)
+        return Image.fromarray(scaled)
+    if mode == "1":
+        return image.convert("L")
+    has_alpha = mode in ("RGBA", "LA", "La", "RGBa", "PA") or (
+        mode == "P" and "transparency" in image.info
+    )
+    if has_alpha:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        composed = Image.alpha_composite(background, rgba).convert("RGB")
+        return composed if mode not in ("LA", "La") else composed.convert("L")
+    if mode == "P":
+        return image.convert("RGB")
+    return image.convert("RGB")
+
+
+def decode_image(
+    data: bytes,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    draft_size: int | None = None,
+) -> Image.Image:
+    """Decode ``data`` completely into an 8-bit ``L`` or ``RGB`` image, EXIF-oriented.
+
+    ``draft_size`` lets the JPEG decoder scale down by a power of two while decoding (never
+    below ``draft_size`` pixels on the short side), which makes resizing large photos cheap.
+    Raises :class:`ImageRejected` for empty, non-image, truncated, corrupt or oversized input.
+    """
+    if len(data) == 0:
+        raise ImageRejected("empty", "zero-byte file")
+    with warnings.catch_warnings():
+        # Pillow warns above MAX_IMAGE_PIXELS and raises above twice that; we decide ourselves.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data))
+        except Image.DecompressionBombError as exc:
+            raise ImageRejected("decompression_bomb", str(exc)) from exc
+        except UnidentifiedImageError as exc:
+            raise ImageRejected("not_image", "not a recognised image format") from exc
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise ImageRejected("corrupt", f"cannot open: {exc}") from exc
+        width, height = image.size
+        if width < 1 or height < 1:
+            raise ImageRejected("corrupt", f"image has size {width}x{height}")
+        if width * height > max_pixels:
+            raise ImageRejected(
+                "decompression_bomb",
+                f"{width}x{height} = {width * height} pixels exceeds max_pixels={max_pixels}",
+            )
+        try:
+            if draft_size is not None and image.format == "JPEG":
+                scale = min(width, height) / draft_size
+                if scale >= 2:
+                    image.draft("RGB" if image.mode != "L" else "L",
+                                (int(width / scale) + 1, int(height / scale) + 1))
+            image.load()
+            image = ImageOps.exif_transpose(image)
+            image = _to_8bit(image)
+        except Image.DecompressionBombError as exc:
+            raise ImageRejected("decompression_bomb", str(exc)) from exc
+        except OSError as exc:
+            reason = "truncated" if "truncated" in str(exc).lower() else "corrupt"
+            raise ImageRejected(reason, str(exc)) from exc
+        except (SyntaxError, ValueError, TypeError, IndexError, EOFError) as exc:
+            raise ImageRejected("corrupt", f"{type(exc).__name__}: {exc}") from exc
+    return image
+
+
+def fit_image(image: Image.Image, *, size: int, color: str, aspect: str) -> np.ndarray:
+    """Resize to ``size`` x ``size`` and return a uint8 array C x H x W.
+
+    ``aspect="crop"`` scales the short side to ``size`` and centre-crops the long side;
+    ``aspect="pad"`` scales the long side to ``size`` and pads the rest with black.
+    ``color`` is ``"rgb"`` (3 channels) or ``"gray"`` (1 channel, ITU-R 601 luma).
+    """
+    image = image.convert("RGB" if color == "rgb" else "L")
+    resample = Image.Resampling.BICUBIC
+    if aspect == "crop":
+        out = ImageOps.fit(image, (size, size), method=resample)
+    elif aspect == "pad":
+        out = ImageOps.pad(image, (size, size), method=resample, color=0)
+    else:
+        raise ValueError(f"aspect is {aspect!r}; expected 'crop' or 'pad'")
+    array = np.asarray(out, dtype=np.uint8)
+    if array.ndim == 2:
+        array = array[None]
+    else:
+        array = array.transpose(2, 0, 1)
+    return np.ascontiguousarray(array)

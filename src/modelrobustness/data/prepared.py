@@ -1,0 +1,40 @@
+"""Reading ``data/prepared/``: the split images, labels and class names."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .split import SPLITS
+
+
+def load_split_uint8(prepared_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Return (uint8 N x C x H x W, int64 N) for ``split`` (train, val or test)."""
+    if split not in SPLITS:
+        raise ValueError(f"split is {split!r}; expected one of {', '.join(SPLITS)}")
+    prepared_dir = Path(prepared_dir)
+    x_path, y_path = prepared_dir / f"{split}_x.npy", prepared_dir / f"{split}_y.npy"
+    if not x_path.is_file() or not y_path.is_file():
+        raise FileNotFoundError(f"{x_path} not found: run `dvc repro split` first")
+    x = np.load(x_path, allow_pickle=False)
+    y = np.load(y_path, allow_pickle=False)
+    if x.dtype != np.uint8 or x.ndim != 4 or y.shape != (x.shape[0],):
+        raise ValueError(f"{prepared_dir}: malformed {split} arrays {x.shape} / {y.shape}")
+    return x, y
+
+
+def load_split(prepared_dir: str | Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return (float32 images in [0, 1], N x C x H x W; int64 labels) for ``split``."""
+    x, y = load_split_uint8(prepared_dir, split)
+    return torch.from_numpy(x).float().div_(255.0), torch.from_numpy(y).long()
+
+
+def load_class_names(prepared_dir: str | Path) -> list[str]:
+    """The class names, index = label."""
+    path = Path(prepared_dir) / "classes.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run `dvc repro split` first")
+    return list(json.loads(path.read_text()))
