@@ -37,6 +37,9 @@ class ModelConfig:
     class_names: Sequence[str] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
+        for name in ("mean", "std"):
+            object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
+        object.__setattr__(self, "class_names", tuple(str(c) for c in self.class_names))
         if self.arch not in ARCHS:
             raise ValueError(f"parameter model.arch is {self.arch!r}; expected one of "
                              f"{', '.join(ARCHS)}")

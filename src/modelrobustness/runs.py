@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from sklearn.metrics import accuracy_score
 
 from .data import load_class_names, load_split
 from .evaluation import classification_metrics, predict_logits
@@ -78,7 +79,7 @@ def train_classifier(
     scores = classification_metrics(test_y.numpy(), test_pred.numpy(), class_names)
     metrics = {
         "test_accuracy": scores["accuracy"],
-        "val_accuracy": float((val_pred == val_y).float().mean()),
+        "val_accuracy": float(accuracy_score(val_y.numpy(), val_pred.numpy())),
         "macro_f1": scores["macro_f1"],
         "per_class_f1": scores["per_class_f1"],
         "epochs": fit_config.epochs,

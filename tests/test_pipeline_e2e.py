@@ -1,0 +1,123 @@
+"""End to end: the DVC pipeline in a temporary git repository with tiny parameters."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMING_KEYS = {"seconds", "images_per_second", "train_seconds"}
+
+DOWNLOAD_KEYS = {"images", "classes", "skipped", "skipped_by_reason"}
+SPLIT_KEYS = {"train", "val", "test", "duplicates_removed"}
+TRAIN_KEYS = {"test_accuracy", "val_accuracy", "macro_f1", "epochs", "train_seconds",
+              "images_per_second", "per_class_f1"}
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update(DVC_NO_ANALYTICS="1", DVC_STUDIO_OFFLINE="1",
+               GIT_AUTHOR_NAME="e2e", GIT_AUTHOR_EMAIL="e2e@example.invalid",
+               GIT_COMMITTER_NAME="e2e", GIT_COMMITTER_EMAIL="e2e@example.invalid")
+    return env
+
+
+def _run(repo: Path, *args: str) -> str:
+    result = subprocess.run(args, cwd=repo, env=_env(), capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout + result.stderr
+
+
+def _tracked_files() -> list[str]:
+    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    skip_prefixes = ("metrics/", "plots/", "dvc.lock", "dvc_plots/")
+    return [f for f in out.splitlines() if f and not f.startswith(skip_prefixes)
+            and (ROOT / f).is_file()]
+
+
+def _without_timing(obj):
+    if isinstance(obj, dict):
+        return {k: _without_timing(v) for k, v in obj.items() if k not in TIMING_KEYS}
+    return obj
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    repo = tmp_path_factory.mktemp("pipeline") / "repo"
+    for name in _tracked_files():
+        target = repo / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, target)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["split"]["max_per_class"] = 40
+    params["model"]["width"] = 4
+    params["train"]["epochs"] = 1
+    params["train"]["batch_size"] = 32
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    _run(repo, "git", "init", "-q")
+    _run(repo, "git", "add", "-A")
+    _run(repo, "git", "commit", "-qm", "tiny pipeline")
+    return repo
+
+
+@pytest.mark.e2e
+def test_pipeline_end_to_end(repo: Path):
+    out = _run(repo, "dvc", "repro")
+    for stage in ("download", "split", "train_baseline"):
+        assert f"Running stage '{stage}'" in out
+
+    metrics = {name: json.loads((repo / "metrics" / f"{name}.json").read_text())
+               for name in ("download", "split", "train_baseline")}
+    assert DOWNLOAD_KEYS <= set(metrics["download"])
+    assert metrics["download"]["images"] == 10_000 and metrics["download"]["skipped"] == 0
+    assert SPLIT_KEYS <= set(metrics["split"])
+    assert metrics["split"]["train"] + metrics["split"]["val"] + metrics["split"]["test"] == 400
+    assert TRAIN_KEYS <= set(metrics["train_baseline"])
+    for key in ("test_accuracy", "val_accuracy", "macro_f1"):
+        assert 0.0 <= metrics["train_baseline"][key] <= 1.0
+    assert (repo / "models" / "baseline.pt").is_file()
+    assert (repo / "plots/train_baseline/plots/metrics/val_accuracy.tsv").is_file()
+    assert (repo / "plots/train_baseline/plots/sklearn/confusion_matrix.json").is_file()
+    assert (repo / "metrics" / "download_skipped.csv").read_text().startswith("path,reason")
+
+    # a second repro does nothing
+    again = _run(repo, "dvc", "repro")
+    assert "Running stage" not in again
+    assert "Data and pipelines are up to date" in _run(repo, "dvc", "status")
+
+    # same params, same machine: identical metrics (timing keys aside) and plots
+    before = (repo / "metrics" / "train_baseline.json").read_text()
+    curves = (repo / "plots/train_baseline/plots/metrics/train_loss.tsv").read_text()
+    _run(repo, "dvc", "repro", "--force", "--single-item", "train_baseline")
+    after = (repo / "metrics" / "train_baseline.json").read_text()
+    assert _without_timing(json.loads(after)) == _without_timing(json.loads(before))
+    assert (repo / "plots/train_baseline/plots/metrics/train_loss.tsv").read_text() == curves
+
+    # a changed training parameter reruns only training
+    _run(repo, "git", "add", "-A")
+    _run(repo, "git", "commit", "-qm", "baseline run")
+    exp = _run(repo, "dvc", "exp", "run", "-S", "train.epochs=2")
+    assert "Running stage 'train_baseline'" in exp
+    assert "Running stage 'download'" not in exp and "Running stage 'split'" not in exp
+    diff = _run(repo, "dvc", "metrics", "diff", "--json")
+    changed = json.loads(diff)["metrics/train_baseline.json"]
+    assert changed["epochs"] == {"old": 1, "new": 2, "diff": 1}
+    table = _run(repo, "dvc", "exp", "show", "--csv")
+    assert "train.epochs" in table.splitlines()[0]
+
+    # dvc plots show renders the training curves and the confusion matrix
+    html_out = _run(repo, "dvc", "plots", "show", "-o", "plots_html")
+    assert "WARNING" not in html_out, html_out
+    page = (repo / "plots_html" / "index.html").read_text()
+    for plot_id in ("Training_curves", "Accuracy", "Confusion_matrix"):
+        assert f"#{plot_id}" in page
