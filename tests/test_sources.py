@@ -219,3 +219,15 @@ def test_kaggle_offline_suggests_folder(monkeypatch, tmp_path):
     with pytest.raises(DownloadError, match="data.source: folder"):
         download("kaggle", tmp_path / "raw")
     assert not (tmp_path / "raw").exists()
+
+
+def test_oversized_files_skipped_before_reading(monkeypatch, italian_raw_img, tmp_path):
+    from modelrobustness.data import folder
+
+    monkeypatch.setattr(folder, "MAX_FILE_BYTES", 10)  # every fixture image is larger
+    archive = _zip_folder(italian_raw_img, tmp_path / "archive.zip")
+    for path in (italian_raw_img, archive):
+        report, _ = download("folder", tmp_path / f"raw-{path.name}", path=path)
+        assert sum(report.per_class.values()) == 0
+        assert {reason for _, reason, _ in report.skipped} == {"decompression_bomb"}
+        assert len(report.skipped) == 12

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from tqdm import tqdm
 
 from .report import DownloadError, DownloadReport
 
@@ -125,7 +126,9 @@ def write_pngs(images: np.ndarray, labels: np.ndarray, out_dir: Path) -> Downloa
     report = DownloadReport()
     for name in CLASSES:
         (out_dir / name).mkdir(parents=True, exist_ok=True)
-    for index, (pixels, label) in enumerate(zip(images, labels, strict=True)):
+    pairs = enumerate(zip(images, labels, strict=True))
+    for index, (pixels, label) in tqdm(pairs, total=len(images), desc="write png", unit="img",
+                                       disable=None):
         name = CLASSES[int(label)]
         Image.fromarray(pixels).save(out_dir / name / f"{index:05d}.png",
                                                 optimize=False)

@@ -9,6 +9,7 @@ land outside the target folder is refused whole.
 
 from __future__ import annotations
 
+import functools
 import stat
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
@@ -19,6 +20,9 @@ from tqdm import tqdm
 from .classes import ANIMALS10_CLASSES, ITALIAN_TO_ENGLISH, english_class_name
 from .images import DEFAULT_MAX_PIXELS, ImageRejected, decode_image
 from .report import DownloadError, DownloadReport
+
+# Larger files are refused before reading (a photo of Animals-10 is well under 1 MB).
+MAX_FILE_BYTES = 256 * 1024 * 1024
 
 # A file of the source: its path relative to the image root and a reader for its bytes.
 Entry = tuple[PurePosixPath, Callable[[], bytes]]
@@ -56,19 +60,36 @@ def _image_root(parts_list: Sequence[tuple[str, ...]]) -> tuple[str, ...]:
     return ()
 
 
+def _too_big(size: int) -> ImageRejected:
+    return ImageRejected("decompression_bomb",
+                         f"file of {size} bytes exceeds the {MAX_FILE_BYTES}-byte limit")
+
+
+def _read_file(path: Path) -> bytes:
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise _too_big(size)
+    return path.read_bytes()
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    if info.file_size > MAX_FILE_BYTES:  # the declared size; zipfile enforces it on read
+        raise _too_big(info.file_size)
+    return archive.read(info)
+
+
 def _entries_from_dir(root: Path) -> Iterator[Entry]:
-    for path in sorted(p for p in root.rglob("*") if p.is_file() or p.is_symlink()):
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
         rel = PurePosixPath(path.relative_to(root).as_posix())
-        yield rel, path.read_bytes
+        yield rel, functools.partial(_read_file, path)
 
 
 def _entries_from_zip(archive: zipfile.ZipFile) -> Iterator[Entry]:
     for info in sorted(archive.infolist(), key=lambda i: i.filename):
         if info.is_dir():
             continue
-        yield PurePosixPath(info.filename.replace("\\", "/")), (
-            lambda info=info: archive.read(info)
-        )
+        yield (PurePosixPath(info.filename.replace("\\", "/")),
+               functools.partial(_read_member, archive, info))
 
 
 def resolve_class_map(folders: Sequence[str], classes: Sequence[str] | None) -> dict[str, str]:
