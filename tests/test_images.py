@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import bad_corpus, encode, random_rgb
 from PIL import Image
 
 from modelrobustness.data.images import ImageRejected, decode_image, fit_image
+
+from conftest import bad_corpus, encode, random_rgb
 
 
 @pytest.mark.parametrize("name", sorted(bad_corpus()))

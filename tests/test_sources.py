@@ -15,12 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import bad_corpus, good_image_bytes, write_class_folders
 
-from modelrobustness.data import DownloadError, download, write_skipped_csv
-from modelrobustness.data import animal_mnist
+from modelrobustness.data import DownloadError, animal_mnist, download, write_skipped_csv
 from modelrobustness.data.folder import download_folder
 
+from conftest import bad_corpus, good_image_bytes, write_class_folders
 
 # --- animal-mnist ---------------------------------------------------------------------------
 
