@@ -26,8 +26,9 @@ $(VENV)/.installed-runtime: requirements.txt pyproject.toml | $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
-$(VENV)/.installed-dev: $(VENV)/.installed-runtime requirements-dev.txt
+$(VENV)/.installed-dev: $(VENV)/.installed-runtime requirements-dev.txt requirements-reference.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements-reference.txt
 	touch $@
 
 clean-venv:

@@ -64,3 +64,36 @@ def italian_raw_img(tmp_path: Path) -> Path:
     write_class_folders(root / "raw-img", {"cane": 4, "gatto": 3, "ragno": 5})
     (root / "translate.py").write_text("translate = {}\n")
     return root
+
+
+def toy_images(n: int, *, seed: int, size: int = 12, noise: float = 0.5):
+    """Four classes of noisy textures: horizontal bars, vertical bars, checkerboard, blob."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 4
+    rows = torch.arange(size)[:, None].expand(size, size)
+    cols = torch.arange(size)[None, :].expand(size, size)
+    centre = ((rows - size / 2).abs() < 3) & ((cols - size / 2).abs() < 3)
+    patterns = torch.stack([rows % 2 == 0, cols % 2 == 0, (rows + cols) % 2 == 0, centre])
+    x = 0.25 * patterns[y].float()[:, None] + noise * torch.rand(n, 1, size, size, generator=g)
+    return x.clamp(0, 1), y
+
+
+@pytest.fixture(scope="session")
+def toy_classifier():
+    """A small trained CNN (eval mode) with held-out images it mostly classifies right."""
+    import torch
+
+    from modelrobustness.models import ModelConfig, build_model
+    from modelrobustness.training import FitConfig, fit
+
+    x, y = toy_images(512, seed=0)
+    vx, vy = toy_images(128, seed=1)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = build_model(ModelConfig(arch="vgg_small", num_classes=4, in_channels=1,
+                                        image_size=12, mean=[0.3], std=[0.3], width=4))
+    fit(model, x, y, vx, vy, config=FitConfig(epochs=4, batch_size=32, lr=0.05), seed=0)
+    tx, ty = toy_images(200, seed=2)
+    return model.eval(), tx, ty

@@ -10,15 +10,22 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-TIMING_KEYS = {"seconds", "images_per_second", "train_seconds"}
+TIMING_KEYS = {"seconds", "images_per_second", "train_seconds", "attack_seconds"}
 
 DOWNLOAD_KEYS = {"images", "classes", "skipped", "skipped_by_reason"}
 SPLIT_KEYS = {"train", "val", "test", "duplicates_removed"}
 TRAIN_KEYS = {"test_accuracy", "val_accuracy", "macro_f1", "epochs", "train_seconds",
               "images_per_second", "per_class_f1"}
+PGD_KEYS = {"clean_accuracy", "robust_accuracy", "attack_success_rate", "samples", "seconds",
+            "images_per_second", "by_loss", "mean_linf", "max_linf", "mean_l2", "max_l2"}
+DDN_KEYS = {"clean_accuracy", "attack_success_rate", "median_l2", "mean_l2", "samples",
+            "seconds", "images_per_second", "mean_linf", "max_linf", "max_l2"}
+STAGES = ("download", "split", "train_baseline", "attack_pgd@baseline", "attack_ddn@baseline")
+METRICS = ("download", "split", "train_baseline", "attack_pgd_baseline", "attack_ddn_baseline")
 
 
 def _env() -> dict[str, str]:
@@ -63,6 +70,10 @@ def repo(tmp_path_factory) -> Path:
     params["model"]["width"] = 4
     params["train"]["epochs"] = 1
     params["train"]["batch_size"] = 32
+    params["attack"]["samples"] = 20
+    params["attack"]["batch_size"] = 8
+    params["attack"]["pgd"].update(steps=5, eps_list=[0.05, 0.1])
+    params["attack"]["ddn"]["steps"] = 10
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     _run(repo, "git", "init", "-q")
     _run(repo, "git", "add", "-A")
@@ -73,11 +84,11 @@ def repo(tmp_path_factory) -> Path:
 @pytest.mark.e2e
 def test_pipeline_end_to_end(repo: Path):
     out = _run(repo, "dvc", "repro")
-    for stage in ("download", "split", "train_baseline"):
+    for stage in STAGES:
         assert f"Running stage '{stage}'" in out
 
     metrics = {name: json.loads((repo / "metrics" / f"{name}.json").read_text())
-               for name in ("download", "split", "train_baseline")}
+               for name in METRICS}
     assert DOWNLOAD_KEYS <= set(metrics["download"])
     assert metrics["download"]["images"] == 10_000 and metrics["download"]["skipped"] == 0
     assert SPLIT_KEYS <= set(metrics["split"])
@@ -85,29 +96,47 @@ def test_pipeline_end_to_end(repo: Path):
     assert TRAIN_KEYS <= set(metrics["train_baseline"])
     for key in ("test_accuracy", "val_accuracy", "macro_f1"):
         assert 0.0 <= metrics["train_baseline"][key] <= 1.0
+    pgd_metrics, ddn_metrics = metrics["attack_pgd_baseline"], metrics["attack_ddn_baseline"]
+    assert PGD_KEYS <= set(pgd_metrics) and DDN_KEYS <= set(ddn_metrics)
+    assert pgd_metrics["samples"] == ddn_metrics["samples"] == 20
+    assert set(pgd_metrics["by_loss"]) == {"ce", "margin"}
+    assert pgd_metrics["robust_accuracy"] == min(pgd_metrics["by_loss"].values())
+    for m in (pgd_metrics, ddn_metrics):
+        for key in ("clean_accuracy", "attack_success_rate"):
+            assert 0.0 <= m[key] <= 1.0
     assert (repo / "models" / "baseline.pt").is_file()
     assert (repo / "plots/train_baseline/plots/metrics/val_accuracy.tsv").is_file()
     assert (repo / "plots/train_baseline/plots/sklearn/confusion_matrix.json").is_file()
     assert (repo / "metrics" / "download_skipped.csv").read_text().startswith("path,reason")
+    for attack, curve in (("pgd", "robustness_curve.csv"), ("ddn", "accuracy_vs_l2.csv")):
+        folder = repo / f"plots/attack_{attack}_baseline"
+        assert (folder / "examples.png").read_bytes().startswith(b"\x89PNG")
+        assert len((folder / curve).read_text().splitlines()) > 2
+        saved = torch.load(repo / f"data/adversarial/{attack}_baseline.pt", weights_only=True)
+        assert saved["x_adv"].shape[0] == 20 and saved["success"].dtype == torch.bool
 
     # a second repro does nothing
     again = _run(repo, "dvc", "repro")
     assert "Running stage" not in again
     assert "Data and pipelines are up to date" in _run(repo, "dvc", "status")
 
-    # same params, same machine: identical metrics (timing keys aside) and plots
-    before = (repo / "metrics" / "train_baseline.json").read_text()
+    # same params, same machine: identical metrics (timing keys aside), plots and examples
+    before = {name: (repo / "metrics" / f"{name}.json").read_text() for name in METRICS}
     curves = (repo / "plots/train_baseline/plots/metrics/train_loss.tsv").read_text()
-    _run(repo, "dvc", "repro", "--force", "--single-item", "train_baseline")
-    after = (repo / "metrics" / "train_baseline.json").read_text()
-    assert _without_timing(json.loads(after)) == _without_timing(json.loads(before))
+    grid = (repo / "plots/attack_pgd_baseline/examples.png").read_bytes()
+    forced = _run(repo, "dvc", "repro", "--force", "--downstream", "train_baseline")
+    assert "Running stage 'attack_ddn@baseline'" in forced
+    for name in METRICS:
+        after = (repo / "metrics" / f"{name}.json").read_text()
+        assert _without_timing(json.loads(after)) == _without_timing(json.loads(before[name]))
     assert (repo / "plots/train_baseline/plots/metrics/train_loss.tsv").read_text() == curves
+    assert (repo / "plots/attack_pgd_baseline/examples.png").read_bytes() == grid
 
     # a changed training parameter reruns only training
     _run(repo, "git", "add", "-A")
     _run(repo, "git", "commit", "-qm", "baseline run")
     exp = _run(repo, "dvc", "exp", "run", "-S", "train.epochs=2")
-    assert "Running stage 'train_baseline'" in exp
+    assert "Running stage 'train_baseline'" in exp and "Running stage 'attack_pgd@baseline'" in exp
     assert "Running stage 'download'" not in exp and "Running stage 'split'" not in exp
     diff = _run(repo, "dvc", "metrics", "diff", "--json")
     changed = json.loads(diff)["metrics/train_baseline.json"]
@@ -119,5 +148,6 @@ def test_pipeline_end_to_end(repo: Path):
     html_out = _run(repo, "dvc", "plots", "show", "-o", "plots_html")
     assert "WARNING" not in html_out, html_out
     page = (repo / "plots_html" / "index.html").read_text()
-    for plot_id in ("Training_curves", "Accuracy", "Confusion_matrix"):
+    for plot_id in ("Training_curves", "Accuracy", "Confusion_matrix", "PGD_robustness_curve",
+                    "DDN_accuracy_under_an_L2_budget"):
         assert f"#{plot_id}" in page
