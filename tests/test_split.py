@@ -53,6 +53,9 @@ def test_split_properties(raw_dir, tmp_path):
     assert xf.dtype.is_floating_point and 0 <= float(xf.min()) and float(xf.max()) <= 1
     rows = index[index["split"] == "test"].sort_values("row")
     assert rows["label"].tolist() == yf.tolist()
+    # rows are shuffled within a split: the first images are not all of the first class
+    first = index[index["split"] == "train"].sort_values("row")["class"].head(12)
+    assert first.nunique() > 1
 
 
 def test_split_deterministic_and_seeded(raw_dir, tmp_path):

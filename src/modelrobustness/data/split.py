@@ -115,9 +115,12 @@ def prepare_split(raw_dir: str | Path, prepared_dir: str | Path, config: SplitCo
     class_names = sorted(table["class"].unique())
     label_of = {name: i for i, name in enumerate(class_names)}
     table["label"] = table["class"].map(label_of).astype(np.int64)
+    # Rows in a seeded random order within each split, so that the first N test images
+    # (what the attack stages take) are a random sample, not the first classes by name.
     split_order = table["split"].map({name: i for i, name in enumerate(SPLITS)})
-    table = table.assign(_order=split_order).sort_values(["_order", "path"]).drop(
-        columns="_order")
+    shuffle = np.random.default_rng(config.seed).permutation(len(table))
+    table = table.assign(_order=split_order, _shuffle=shuffle).sort_values(
+        ["_order", "_shuffle"]).drop(columns=["_order", "_shuffle"])
     table["row"] = table.groupby("split").cumcount()
     channels = 3 if config.color == "rgb" else 1
     size = config.image_size
