@@ -2,10 +2,8 @@
 
 import sys
 
-from modelrobustness.attack_outputs import save_attack_outputs
-from modelrobustness.data import load_class_names, load_split
+from modelrobustness.attack_io import load_attack_inputs, save_attack_outputs
 from modelrobustness.device import resolve_device
-from modelrobustness.models import load_model
 from modelrobustness.params import load_params
 from modelrobustness.robustness import evaluate_ddn
 
@@ -14,14 +12,12 @@ def main(model_name: str) -> None:
     params = load_params()
     attack, ddn = params["attack"], params["attack"]["ddn"]
     device = resolve_device(params.get("device", "auto"))
-    model = load_model(f"models/{model_name}.pt", device=device)
-    x, y = load_split("data/prepared", "test")
-    x, y = x[: int(attack["samples"])], y[: int(attack["samples"])]
+    model, x, y, class_names = load_attack_inputs(model_name, int(attack["samples"]), device)
     outcome = evaluate_ddn(model, x, y, steps=int(ddn["steps"]), init_norm=float(ddn["init_norm"]),
                            gamma=float(ddn["gamma"]), levels=ddn["levels"],
                            batch_size=int(attack["batch_size"]), device=device)
     save_attack_outputs(outcome, x, attack="ddn", model=model_name,
-                        class_names=load_class_names("data/prepared"),
+                        class_names=class_names,
                         curve_name="accuracy_vs_l2.csv", curve_columns=["l2", "accuracy"],
                         title=f"DDN ({ddn['steps']} steps) on {model_name}")
     m = outcome.metrics

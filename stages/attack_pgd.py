@@ -2,10 +2,8 @@
 
 import sys
 
-from modelrobustness.attack_outputs import save_attack_outputs
-from modelrobustness.data import load_class_names, load_split
+from modelrobustness.attack_io import load_attack_inputs, save_attack_outputs
 from modelrobustness.device import resolve_device
-from modelrobustness.models import load_model
 from modelrobustness.params import load_params
 from modelrobustness.robustness import PGDSettings, evaluate_pgd
 
@@ -14,14 +12,12 @@ def main(model_name: str) -> None:
     params = load_params()
     attack = params["attack"]
     device = resolve_device(params.get("device", "auto"))
-    model = load_model(f"models/{model_name}.pt", device=device)
-    x, y = load_split("data/prepared", "test")
-    x, y = x[: int(attack["samples"])], y[: int(attack["samples"])]
+    model, x, y, class_names = load_attack_inputs(model_name, int(attack["samples"]), device)
     settings = PGDSettings.from_params(attack["pgd"])
     outcome = evaluate_pgd(model, x, y, settings=settings, seed=int(params["seed"]),
                            batch_size=int(attack["batch_size"]), device=device)
     save_attack_outputs(outcome, x, attack="pgd", model=model_name,
-                        class_names=load_class_names("data/prepared"),
+                        class_names=class_names,
                         curve_name="robustness_curve.csv",
                         curve_columns=["eps", "robust_accuracy"],
                         title=f"PGD {settings.norm} eps={settings.eps:g} on {model_name}")

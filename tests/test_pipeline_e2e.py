@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -24,8 +25,14 @@ PGD_KEYS = {"clean_accuracy", "robust_accuracy", "attack_success_rate", "samples
             "images_per_second", "by_loss", "mean_linf", "max_linf", "mean_l2", "max_l2"}
 DDN_KEYS = {"clean_accuracy", "attack_success_rate", "median_l2", "mean_l2", "samples",
             "seconds", "images_per_second", "mean_linf", "max_linf", "max_l2"}
-STAGES = ("download", "split", "train_baseline", "attack_pgd@baseline", "attack_ddn@baseline")
-METRICS = ("download", "split", "train_baseline", "attack_pgd_baseline", "attack_ddn_baseline")
+SQUEEZE_KEYS = {"threshold", "clean_false_positive_rate", "roc_auc", "detection_rate",
+                "fixed_threshold", "squeezed_accuracy", "adaptive", "selected_squeezers"}
+STAGES = ("download", "split", "train_baseline", "train_teacher", "train_student",
+          "attack_pgd@baseline", "attack_ddn@baseline", "attack_pgd@student",
+          "attack_ddn@student", "squeeze_detect")
+METRICS = ("download", "split", "train_baseline", "train_teacher", "train_student",
+           "attack_pgd_baseline", "attack_ddn_baseline", "attack_pgd_student",
+           "attack_ddn_student", "squeeze_detect")
 
 
 def _env() -> dict[str, str]:
@@ -74,6 +81,7 @@ def repo(tmp_path_factory) -> Path:
     params["attack"]["batch_size"] = 8
     params["attack"]["pgd"].update(steps=5, eps_list=[0.05, 0.1])
     params["attack"]["ddn"]["steps"] = 10
+    params["squeeze"].update(select_samples=20, adaptive_steps=5)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     _run(repo, "git", "init", "-q")
     _run(repo, "git", "add", "-A")
@@ -93,9 +101,18 @@ def test_pipeline_end_to_end(repo: Path):
     assert metrics["download"]["images"] == 10_000 and metrics["download"]["skipped"] == 0
     assert SPLIT_KEYS <= set(metrics["split"])
     assert metrics["split"]["train"] + metrics["split"]["val"] + metrics["split"]["test"] == 400
-    assert TRAIN_KEYS <= set(metrics["train_baseline"])
-    for key in ("test_accuracy", "val_accuracy", "macro_f1"):
-        assert 0.0 <= metrics["train_baseline"][key] <= 1.0
+    for role in ("baseline", "teacher", "student"):
+        assert TRAIN_KEYS <= set(metrics[f"train_{role}"])
+        for key in ("test_accuracy", "val_accuracy", "macro_f1"):
+            assert 0.0 <= metrics[f"train_{role}"][key] <= 1.0
+    assert "teacher_agreement" in metrics["train_student"]
+    squeeze = metrics["squeeze_detect"]
+    assert SQUEEZE_KEYS <= set(squeeze)
+    assert set(squeeze["detection_rate"]) == set(squeeze["roc_auc"]) == {"pgd", "ddn"}
+    assert {"threshold", "clean_false_positive_rate", "detection_rate"} <= set(
+        squeeze["fixed_threshold"])
+    assert 0.0 <= squeeze["threshold"] <= 2.0
+    assert isinstance(metrics["attack_pgd_student"]["gradient_masking"], bool)
     pgd_metrics, ddn_metrics = metrics["attack_pgd_baseline"], metrics["attack_ddn_baseline"]
     assert PGD_KEYS <= set(pgd_metrics) and DDN_KEYS <= set(ddn_metrics)
     assert pgd_metrics["samples"] == ddn_metrics["samples"] == 20
@@ -108,11 +125,12 @@ def test_pipeline_end_to_end(repo: Path):
     assert (repo / "plots/train_baseline/plots/metrics/val_accuracy.tsv").is_file()
     assert (repo / "plots/train_baseline/plots/sklearn/confusion_matrix.json").is_file()
     assert (repo / "metrics" / "download_skipped.csv").read_text().startswith("path,reason")
-    for attack, curve in (("pgd", "robustness_curve.csv"), ("ddn", "accuracy_vs_l2.csv")):
-        folder = repo / f"plots/attack_{attack}_baseline"
+    attacks = (("pgd", "robustness_curve.csv"), ("ddn", "accuracy_vs_l2.csv"))
+    for (attack, curve), model in itertools.product(attacks, ("baseline", "student")):
+        folder = repo / f"plots/attack_{attack}_{model}"
         assert (folder / "examples.png").read_bytes().startswith(b"\x89PNG")
         assert len((folder / curve).read_text().splitlines()) > 2
-        saved = torch.load(repo / f"data/adversarial/{attack}_baseline.pt", weights_only=True)
+        saved = torch.load(repo / f"data/adversarial/{attack}_{model}.pt", weights_only=True)
         assert saved["x_adv"].shape[0] == 20 and saved["success"].dtype == torch.bool
 
     # a second repro does nothing
@@ -136,7 +154,8 @@ def test_pipeline_end_to_end(repo: Path):
     _run(repo, "git", "add", "-A")
     _run(repo, "git", "commit", "-qm", "baseline run")
     exp = _run(repo, "dvc", "exp", "run", "-S", "train.epochs=2")
-    assert "Running stage 'train_baseline'" in exp and "Running stage 'attack_pgd@baseline'" in exp
+    for stage in ("train_baseline", "train_teacher", "attack_pgd@baseline", "squeeze_detect"):
+        assert f"Running stage '{stage}'" in exp
     assert "Running stage 'download'" not in exp and "Running stage 'split'" not in exp
     diff = _run(repo, "dvc", "metrics", "diff", "--json")
     changed = json.loads(diff)["metrics/train_baseline.json"]
@@ -149,5 +168,5 @@ def test_pipeline_end_to_end(repo: Path):
     assert "WARNING" not in html_out, html_out
     page = (repo / "plots_html" / "index.html").read_text()
     for plot_id in ("Training_curves", "Accuracy", "Confusion_matrix", "PGD_robustness_curve",
-                    "DDN_accuracy_under_an_L2_budget"):
+                    "DDN_accuracy_under_an_L2_budget", "Feature_squeezing_ROC"):
         assert f"#{plot_id}" in page

@@ -106,3 +106,33 @@ def accuracy_under_l2_budget(clean_correct: torch.Tensor, fooled: torch.Tensor,
         rows.append({"l2": float(r),
                      "accuracy": float((clean_correct & ~broken).double().mean())})
     return rows
+
+
+def detection_rates(clean_scores: torch.Tensor, adversarial_scores: torch.Tensor, *,
+                    threshold: float) -> dict[str, float | None]:
+    """Share of adversarial scores above ``threshold`` (detection rate) and of clean scores
+    above it (false-positive rate); ROC-AUC of clean (0) against adversarial (1) scores."""
+    from sklearn.metrics import roc_auc_score
+
+    clean, adv = clean_scores.double(), adversarial_scores.double()
+    out = {
+        "detection_rate": float((adv > threshold).double().mean()) if adv.numel() else 0.0,
+        "false_positive_rate": float((clean > threshold).double().mean()),
+    }
+    if adv.numel() and clean.numel():
+        labels = np.r_[np.zeros(clean.numel()), np.ones(adv.numel())]
+        out["roc_auc"] = float(roc_auc_score(labels, np.r_[clean.numpy(), adv.numpy()]))
+    else:
+        out["roc_auc"] = None
+    return out
+
+
+def roc_points(clean_scores: torch.Tensor, adversarial_scores: torch.Tensor) -> list[dict]:
+    """The ROC curve (sklearn) as rows of fpr, tpr, threshold."""
+    from sklearn.metrics import roc_curve
+
+    labels = np.r_[np.zeros(clean_scores.numel()), np.ones(adversarial_scores.numel())]
+    scores = np.r_[clean_scores.double().numpy(), adversarial_scores.double().numpy()]
+    fpr, tpr, thresholds = roc_curve(labels, scores, drop_intermediate=True)
+    return [{"fpr": float(f), "tpr": float(t), "threshold": float(min(th, 2.0))}
+            for f, t, th in zip(fpr, tpr, thresholds, strict=True)]

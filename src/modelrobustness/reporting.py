@@ -61,3 +61,39 @@ def pick_examples(success: torch.Tensor, rows: int = 6) -> torch.Tensor:
     """Indices of the first successful examples (the first samples when none succeeded)."""
     chosen = success.nonzero().squeeze(1)[:rows]
     return chosen if chosen.numel() else torch.arange(min(rows, len(success)))
+
+
+def score_histogram(scores: dict[str, torch.Tensor], *, bins: int = 40) -> list[dict]:
+    """Share of each set's detector scores per bin of [0, 2] (rows: bin centre, one column
+    per set)."""
+    edges = torch.linspace(0.0, 2.0, bins + 1)
+    rows = [{"score": round(float((edges[i] + edges[i + 1]) / 2), 4)} for i in range(bins)]
+    for name, values in scores.items():
+        counts = torch.histc(values.float().clamp(0, 2), bins=bins, min=0.0, max=2.0)
+        shares = counts / max(len(values), 1)
+        for row, share in zip(rows, shares.tolist(), strict=True):
+            row[name] = round(share, 6)
+    return rows
+
+
+def score_histogram_png(path: str | os.PathLike, scores: dict[str, torch.Tensor], *,
+                        thresholds: dict[str, float], title: str) -> None:
+    """Overlaid histograms of detector scores with the thresholds as vertical lines."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    bins = torch.linspace(0, 2, 41).numpy()
+    for name, values in scores.items():
+        if len(values):
+            ax.hist(values.numpy(), bins=bins, alpha=0.5, density=True,
+                    label=f"{name} ({len(values)})")
+    for name, value in thresholds.items():
+        ax.axvline(value, linestyle="--", color="black" if "calibrated" in name else "grey",
+                   label=f"{name} {value:.3f}")
+    ax.set_xlabel("detector score (max L1 distance of softmax outputs)")
+    ax.set_ylabel("density")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80, metadata={"Software": None})
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())

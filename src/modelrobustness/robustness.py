@@ -76,6 +76,16 @@ class PGDSettings:
         return cls(**section)
 
 
+def gradient_masking_flag(by_loss: dict[str, float], *, margin: float = 0.05) -> bool | None:
+    """True when the naive cross-entropy attack leaves at least ``margin`` more robust
+    accuracy than the margin-loss attack: the CE gradient is hiding the model's weakness
+    (saturated softmax, as in defensive distillation; Carlini & Wagner 2016). None when the
+    two losses were not both run."""
+    if "ce" not in by_loss or "margin" not in by_loss:
+        return None
+    return bool(by_loss["ce"] - by_loss["margin"] >= margin - 1e-12)
+
+
 @dataclass
 class AttackOutcome:
     """Per-sample results of one attack on ``x`` (CPU tensors) and its metrics."""
@@ -189,6 +199,7 @@ def evaluate_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
         "by_loss": by_loss,
         "attack_success_rate_by_loss": success_by_loss,
         "robust_accuracy_all_losses": _rate(clean_correct & ~fooled_any),
+        "gradient_masking": gradient_masking_flag(by_loss),
         **_norm_stats(linf, l2, fooled_any),
         "curve": {f"{row['eps']:g}": row["robust_accuracy"] for row in curve},
         "attack_seconds": round(attack_seconds, 3),

@@ -1,4 +1,5 @@
-"""Writing an attack stage's outputs: adversarial set, metrics, curve CSV, example grid."""
+"""An attack stage's inputs (model, first test images) and outputs (adversarial set,
+metrics, curve CSV, example grid)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,21 @@ from collections.abc import Sequence
 
 import torch
 
+from .data import load_class_names, load_split
 from .files import atomic_write_bytes, atomic_write_json, atomic_write_text
+from .models import Classifier, load_model
 from .reporting import example_grid, pick_examples
 from .robustness import AttackOutcome
 from .serialization import table_csv, tensors_to_bytes
+
+
+def load_attack_inputs(model: str, samples: int, device: torch.device | str, *,
+                       prepared_dir: str = "data/prepared"
+                       ) -> tuple[Classifier, torch.Tensor, torch.Tensor, list[str]]:
+    """``models/<model>.pt`` on ``device`` and the first ``samples`` test images (CPU)."""
+    classifier = load_model(f"models/{model}.pt", device=device)
+    x, y = load_split(prepared_dir, "test")
+    return classifier, x[:samples], y[:samples], load_class_names(prepared_dir)
 
 
 def save_attack_outputs(outcome: AttackOutcome, x: torch.Tensor, *, attack: str, model: str,
