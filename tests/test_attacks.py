@@ -163,6 +163,9 @@ def test_inputs_model_mode_and_parameters_untouched(toy_classifier):
     pgd(model, x, y, eps=0.05, steps=5, step_size=0.01)
     ddn(model, x, y, steps=5)
     assert model.training  # mode restored
+    wrapper = nn.Sequential(copy.deepcopy(model).eval())  # submodules in another mode
+    pgd(wrapper, x, y, eps=0.05, steps=2, step_size=0.01)
+    assert wrapper.training and not wrapper[0].training  # each restored to its own mode
     assert torch.equal(x, x_before) and torch.equal(y, y_before)
     assert all(p.grad is None for p in model.parameters())
     for name, value in model.state_dict().items():  # BatchNorm statistics included

@@ -10,20 +10,17 @@ from sklearn.metrics import accuracy_score, f1_score
 from torch import nn
 from tqdm import tqdm
 
+from .attacks.common import eval_mode
+
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1000,
                    device: torch.device | str = "cpu") -> torch.Tensor:
     """Logits of ``model`` (put in eval mode, restored afterwards) on CPU, in input order."""
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         chunks = [model(x[i:i + batch_size].to(device)).float().cpu()
                   for i in range(0, len(x), batch_size)]
-    finally:
-        model.train(was_training)
-    if not chunks:  # an empty batch still has a number of classes
-        with torch.no_grad():
+        if not chunks:  # an empty batch still has a number of classes
             return model(x.to(device)).float().cpu()
     return torch.cat(chunks)
 

@@ -41,13 +41,15 @@ def check_count(name: str, value: int, minimum: int = 1) -> int:
 
 @contextlib.contextmanager
 def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Run ``model`` in eval mode and restore its previous mode afterwards."""
-    was_training = model.training
+    """Run ``model`` in eval mode; afterwards restore every submodule's own previous mode
+    (``model.train(flag)`` would set all submodules to one flag)."""
+    modes = [(module, module.training) for module in model.modules()]
     model.eval()
     try:
         yield model
     finally:
-        model.train(was_training)
+        for module, training in modes:
+            module.training = training
 
 
 def margin(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..attacks.common import eval_mode
+
 Squeezer = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -89,19 +91,15 @@ class SqueezeDetector:
     @torch.no_grad()
     def scores_per_squeezer(self, x: torch.Tensor) -> torch.Tensor:
         """N x S matrix of L1 distances ||softmax(f(x)) - softmax(f(s(x)))||_1 in [0, 2]."""
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            out = []
-            device = self._device()
+        out = []
+        device = self._device()
+        with eval_mode(self.model):
             for i in range(0, len(x), self.batch_size):
                 xb = x[i:i + self.batch_size].to(device)
                 p = self.model(xb).softmax(dim=1)
                 cols = [(p - self.model(s(xb)).softmax(dim=1)).abs().sum(dim=1)
                         for s in self.squeezers]
                 out.append(torch.stack(cols, dim=1).cpu())
-        finally:
-            self.model.train(was_training)
         if not out:
             return torch.zeros(0, len(self.squeezers))
         return torch.cat(out).clamp(0.0, 2.0)
