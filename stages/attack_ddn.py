@@ -15,7 +15,8 @@ def main(model_name: str) -> None:
     model, x, y, class_names = load_attack_inputs(model_name, int(attack["samples"]), device)
     outcome = evaluate_ddn(model, x, y, steps=int(ddn["steps"]), init_norm=float(ddn["init_norm"]),
                            gamma=float(ddn["gamma"]), levels=ddn["levels"],
-                           batch_size=int(attack["batch_size"]), device=device)
+                           batch_size=int(attack["batch_size"]), seed=int(params["seed"]),
+                           device=device)
     save_attack_outputs(outcome, x, attack="ddn", model=model_name,
                         class_names=class_names,
                         curve_name="accuracy_vs_l2.csv", curve_columns=["l2", "accuracy"],

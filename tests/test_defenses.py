@@ -165,6 +165,18 @@ def test_masking_flag_fires_on_saturated_model_only(toy_classifier):
     assert gradient_masking_flag({"margin": 0.1}) is None
 
 
+def test_ddn_deterministic_on_saturated_model(toy_classifier):
+    """Zero gradients (saturated softmax) make DDN draw random directions: from its
+    generator, so a seed fixes the result."""
+    from modelrobustness.attacks import ddn
+
+    model, x, y = toy_classifier
+    saturated = _Scaled(model, 1e4).eval()
+    runs = [ddn(saturated, x[:40], y[:40], steps=20, generator=torch.Generator().manual_seed(3))
+            for _ in range(2)]
+    assert torch.equal(runs[0], runs[1])
+
+
 # --- adaptive attack on the detector --------------------------------------------------------
 
 def test_bpda_attack_evades_the_detector_better(toy_classifier):

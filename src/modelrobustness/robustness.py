@@ -216,7 +216,7 @@ def evaluate_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
 
 def evaluate_ddn(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, steps: int,
                  init_norm: float, gamma: float, levels: int | None, batch_size: int,
-                 device: torch.device | str = "cpu",
+                 seed: int = 0, device: torch.device | str = "cpu",
                  budgets: Sequence[float] | None = None) -> AttackOutcome:
     """DDN on the clean-correct samples: minimal L2 norms, success, accuracy-vs-budget."""
     start = time.perf_counter()
@@ -224,7 +224,7 @@ def evaluate_ddn(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, steps: i
     clean_correct = clean_pred == y
     target = clean_correct.nonzero().squeeze(1)
     attack = functools.partial(ddn, model, steps=steps, init_norm=init_norm, gamma=gamma,
-                               levels=levels)
+                               levels=levels, generator=torch.Generator().manual_seed(seed))
     adv = attack_in_batches(attack, x[target], y[target], batch_size=batch_size,
                             device=device, desc="ddn")
     pred = predict_logits(model, adv, batch_size=batch_size, device=device).argmax(1)

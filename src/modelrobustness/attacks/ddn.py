@@ -37,6 +37,7 @@ def ddn(
     gamma: float = 0.05,
     levels: int | None = 256,
     targeted: bool = False,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """DDN L2 attack on images ``x`` in [0, 1]; returns the smallest adversarial found.
 
@@ -47,8 +48,8 @@ def ddn(
     delta <- eps delta / ||delta||_2; x + delta clamped to [0, 1] and quantized to
     ``levels`` grey levels. Per sample the adversarial point with the smallest L2 norm seen is
     kept (clean images already misclassified are returned unchanged); samples never fooled
-    are returned unchanged too. Deterministic: no random draws except a random direction for
-    an exactly zero gradient (drawn from torch's default generator).
+    are returned unchanged too. The only random draw is a random direction where the
+    gradient is exactly zero (a saturated softmax), taken from ``generator``.
     """
     check_inputs(x, y)
     check_count("steps", steps)
@@ -83,7 +84,9 @@ def ddn(
             grad_norm = grad.flatten(1).norm(p=2, dim=1)
             zero = grad_norm < 1e-12
             if zero.any():  # no direction: take a random one
-                grad[zero] = torch.randn_like(grad[zero])
+                device = generator.device if generator is not None else grad.device
+                noise = torch.randn(grad[zero].shape, generator=generator, device=device)
+                grad[zero] = noise.to(grad.device, grad.dtype)
                 grad_norm = grad.flatten(1).norm(p=2, dim=1)
             delta = delta + cosine_step_size(k, steps) * grad / _view(grad_norm, x)
             eps = torch.where(adv, (1 - gamma) * eps, (1 + gamma) * eps)
