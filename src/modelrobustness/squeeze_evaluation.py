@@ -118,8 +118,10 @@ def evaluate_squeezing(
     chosen = list(settings.squeezers)
     if settings.select and len(chosen) > 1:
         sel_x, sel_y = val_x[: settings.select_samples], val_y[: settings.select_samples]
+        # full-strength PGD (no early stop): a detector chosen on barely-adversarial points
+        # would flatter itself
         attack = lambda xb, yb: pgd(model, xb, yb, eps=eps, steps=select_steps,  # noqa: E731
-                                    step_size=step_size, loss="margin", early_stop=True,
+                                    step_size=step_size, loss="margin", early_stop=False,
                                     generator=generator)
         adv = attack_in_batches(attack, sel_x, sel_y, batch_size=batch_size, device=device,
                                 desc="select")
@@ -174,7 +176,9 @@ def _adaptive(model: nn.Module, detector: SqueezeDetector,
               settings: SqueezeSettings, threshold: float, generator: torch.Generator,
               batch_size: int, device: torch.device | str) -> dict[str, Any]:
     """BPDA PGD against classifier + detector on the clean-correct images of ``attack_set``,
-    beside plain PGD (margin loss) on the same images at the same budget."""
+    beside plain PGD (margin loss) on the same images at the same budget: stopped at each
+    image's first misclassified iterate (``plain_first_iterate``, what early stopping
+    returns) and run for all its steps (``plain``)."""
     x, y = attack_set
     correct = predict_logits(model, x, device=device).argmax(1) == y
     x, y = x[correct], y[correct]
@@ -182,8 +186,11 @@ def _adaptive(model: nn.Module, detector: SqueezeDetector,
     out: dict[str, Any] = {"eps": eps, "steps": settings.adaptive_steps,
                            "lambda": settings.adaptive_lambda, "samples": len(x)}
     runs = {
+        "plain_first_iterate": lambda xb, yb: pgd(
+            model, xb, yb, eps=eps, steps=settings.adaptive_steps, step_size=step_size,
+            loss="margin", early_stop=True, generator=generator),
         "plain": lambda xb, yb: pgd(model, xb, yb, eps=eps, steps=settings.adaptive_steps,
-                                    step_size=step_size, loss="margin", early_stop=True,
+                                    step_size=step_size, loss="margin", early_stop=False,
                                     generator=generator),
         "adaptive": lambda xb, yb: bpda_pgd(model, squeezers, xb, yb, eps=eps,
                                             steps=settings.adaptive_steps,
