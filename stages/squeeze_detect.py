@@ -27,7 +27,8 @@ def main() -> None:
         model, settings=settings, val=load_split("data/prepared", "val"), test=test,
         adversarial=adversarial, attack_set=(test[0][:samples], test[1][:samples]),
         eps=float(attack["pgd"]["eps"]), step_size=float(attack["pgd"]["step_size"]),
-        select_steps=int(attack["pgd"]["steps"]), seed=int(params["seed"]),
+        select_steps=int(attack["pgd"]["steps"]), norm=attack["pgd"]["norm"],
+        seed=int(params["seed"]),
         batch_size=int(attack["batch_size"]), device=device,
     )
     m = outcome.metrics

@@ -235,6 +235,25 @@ def test_targeted_attacks_reach_the_target(toy_classifier):
     assert float((_predict(model, adv) == target).float().mean()) > 0.9
 
 
+class _Band(nn.Module):
+    """One pixel v; class 1 wins only for |v - 0.3| < 0.1 (logit 1 - 100 (v - 0.3)^2)."""
+
+    def forward(self, x):
+        v = x.flatten(1)[:, :1]
+        return torch.cat([torch.zeros_like(v), 1 - 100 * (v - 0.3) ** 2], dim=1)
+
+
+def test_pgd_keeps_an_earlier_misclassified_iterate():
+    """From 0.15 with step 0.2 PGD visits 0.35 (misclassified), then steps back to 0.15
+    (correct). Without early stopping the misclassified iterate must still be returned."""
+    x, y = torch.full((1, 1, 1, 1), 0.15), torch.tensor([0])
+    for early_stop in (False, True):
+        adv = pgd(_Band(), x, y, eps=0.5, steps=2, step_size=0.2, random_start=False,
+                  early_stop=early_stop)
+        assert float(adv.flatten()[0]) == pytest.approx(0.35)
+        assert int(_predict(_Band(), adv)[0]) == 1
+
+
 def test_margin_loss_known_values():
     logits = torch.tensor([[3.0, 1.0, 2.0], [0.0, 5.0, -1.0]])
     assert margin(logits, torch.tensor([0, 2])).tolist() == [-1.0, 6.0]

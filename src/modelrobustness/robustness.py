@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .attacks import ddn, pgd
-from .attacks.common import LOSSES
+from .attacks.common import LOSSES, eval_mode
 from .attacks.pgd import NORMS
 from .evaluation import (
     accuracy_under_l2_budget,
@@ -177,7 +177,7 @@ def evaluate_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
                       generator=generator)
             out = out.clone() if out is xb else out
             out[index] = adv
-            with torch.no_grad():
+            with torch.no_grad(), eval_mode(model):
                 alive[index] = model(adv).argmax(1) == yb[index]
         return out
 

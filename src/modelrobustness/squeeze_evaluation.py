@@ -101,6 +101,7 @@ def evaluate_squeezing(
     eps: float,
     step_size: float,
     select_steps: int,
+    norm: str = "linf",
     seed: int,
     batch_size: int = 100,
     device: torch.device | str = "cpu",
@@ -110,6 +111,9 @@ def evaluate_squeezing(
     ``adversarial`` maps an attack name to its successful adversarial images (of the test
     split); ``attack_set`` holds the images the adaptive attack targets.
     """
+    if norm != "linf":
+        raise ValueError(f"squeeze_detect attacks with L-inf PGD (its adaptive attack is L-inf "
+                         f"only); attack.pgd.norm is {norm!r}")
     start = time.perf_counter()
     generator = torch.Generator().manual_seed(seed)
     val_x, val_y = val
@@ -118,6 +122,8 @@ def evaluate_squeezing(
     chosen = list(settings.squeezers)
     if settings.select and len(chosen) > 1:
         sel_x, sel_y = val_x[: settings.select_samples], val_y[: settings.select_samples]
+        correct = predict_logits(model, sel_x, device=device).argmax(1) == sel_y
+        sel_x, sel_y = sel_x[correct], sel_y[correct]  # as the test sets: clean-correct only
         # full-strength PGD (no early stop): a detector chosen on barely-adversarial points
         # would flatter itself
         attack = lambda xb, yb: pgd(model, xb, yb, eps=eps, steps=select_steps,  # noqa: E731
@@ -126,11 +132,14 @@ def evaluate_squeezing(
         adv = attack_in_batches(attack, sel_x, sel_y, batch_size=batch_size, device=device,
                                 desc="select")
         fooled = predict_logits(model, adv, device=device).argmax(1) != sel_y
-        full = SqueezeDetector(model, chosen, batch_size=batch_size)
-        chosen, table = select_squeezers(full.scores_per_squeezer(val_x),
-                                         full.scores_per_squeezer(adv[fooled]), chosen,
-                                         fpr=settings.fpr)
-        metrics["selection_detection_rate"] = table
+        if bool(fooled.any()):
+            full = SqueezeDetector(model, chosen, batch_size=batch_size)
+            chosen, table = select_squeezers(full.scores_per_squeezer(val_x),
+                                             full.scores_per_squeezer(adv[fooled]), chosen,
+                                             fpr=settings.fpr)
+            metrics["selection_detection_rate"] = table
+        else:  # nothing to select on: keep every configured squeezer
+            metrics["selection_detection_rate"] = {}
     metrics["selected_squeezers"] = chosen
     detector = SqueezeDetector(model, chosen, batch_size=batch_size)
     threshold = detector.fit_threshold(val_x, fpr=settings.fpr)

@@ -30,7 +30,12 @@ SCHEDULES: tuple[str, ...] = ("onecycle", "cosine", "constant")
 
 @dataclass(frozen=True)
 class FitConfig:
-    """Optimizer, schedule and augmentation of one training run (``train`` in params)."""
+    """Optimizer, schedule and augmentation of one training run (``train`` in params).
+
+    ``schedule="onecycle"`` is torch's OneCycleLR with its defaults: it also cycles SGD's
+    momentum (Adam's beta1) between 0.85 and 0.95, overriding ``momentum``, which applies to
+    the ``cosine`` and ``constant`` schedules.
+    """
 
     epochs: int = 8
     batch_size: int = 128

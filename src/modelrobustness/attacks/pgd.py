@@ -100,8 +100,8 @@ def _pgd_run(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, 
         adv = is_adversarial(model(x_adv), y_act, targeted=targeted)
     result[ids[adv]] = x_adv[adv]
     found[ids[adv]] = True
-    unsolved = ~adv
-    result[ids[unsolved]] = x_adv[unsolved]
+    never = ~found[ids]  # fooled at no iterate: return the final one
+    result[ids[never]] = x_adv[never]
     return result, found
 
 
