@@ -20,9 +20,10 @@ from modelrobustness.defenses import (
     temperature_cross_entropy,
 )
 from modelrobustness.defenses.adaptive import bpda_pgd
+from modelrobustness.defenses.squeezing import threshold_at_fpr
 from modelrobustness.models import ModelConfig, build_model
 from modelrobustness.robustness import PGDSettings, evaluate_pgd, gradient_masking_flag
-from modelrobustness.squeeze_evaluation import select_squeezers, threshold_at_fpr
+from modelrobustness.squeeze_evaluation import select_squeezers
 from modelrobustness.training import FitConfig, fit
 
 from conftest import toy_images

@@ -56,3 +56,11 @@ def check_positive_int(name: str, value: Any, *, allow_none: bool = False) -> in
         hint = " or null" if allow_none else ""
         raise ValueError(f"parameter {name} is {value!r}; expected an integer >= 1{hint}")
     return value
+
+
+def check_known_keys(section: str, given: Iterable[str], known: Iterable[str]) -> None:
+    """Raise a ValueError naming the section's unknown keys and the known ones."""
+    unknown = set(given) - set(known)
+    if unknown:
+        raise ValueError(f"unknown {section} parameter(s) {sorted(unknown)}; known: "
+                         f"{sorted(known)}")

@@ -27,7 +27,7 @@ from .evaluation import (
     predict_logits,
     robustness_curve,
 )
-from .params import check_choice, check_positive_int
+from .params import check_choice, check_known_keys, check_positive_int
 
 
 @dataclass(frozen=True)
@@ -68,11 +68,7 @@ class PGDSettings:
 
     @classmethod
     def from_params(cls, section: dict[str, Any]) -> PGDSettings:
-        known = set(cls.__dataclass_fields__)
-        unknown = set(section) - known
-        if unknown:
-            raise ValueError(f"unknown attack.pgd parameter(s) {sorted(unknown)}; known: "
-                             f"{sorted(known)}")
+        check_known_keys("attack.pgd", section, cls.__dataclass_fields__)
         return cls(**section)
 
 

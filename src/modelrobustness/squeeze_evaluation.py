@@ -14,14 +14,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from .attacks import pgd
 from .defenses.adaptive import bpda_pgd
-from .defenses.squeezing import SqueezeDetector, parse_squeezer
+from .defenses.squeezing import SqueezeDetector, parse_squeezer, threshold_at_fpr
 from .evaluation import attack_in_batches, detection_rates, predict_logits, roc_points
+from .params import check_known_keys
 
 
 @dataclass(frozen=True)
@@ -50,17 +50,8 @@ class SqueezeSettings:
 
     @classmethod
     def from_params(cls, section: Mapping[str, Any]) -> SqueezeSettings:
-        unknown = set(section) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown squeeze parameter(s) {sorted(unknown)}; known: "
-                             f"{sorted(cls.__dataclass_fields__)}")
+        check_known_keys("squeeze", section, cls.__dataclass_fields__)
         return cls(**section)
-
-
-def threshold_at_fpr(clean_scores: np.ndarray, fpr: float) -> float:
-    """The smallest threshold with at most a ``fpr`` share of clean scores above it."""
-    ordered = np.sort(np.asarray(clean_scores, dtype=np.float64))
-    return float(ordered[ordered.size - 1 - int(np.floor(fpr * ordered.size))])
 
 
 def select_squeezers(clean: torch.Tensor, adversarial: torch.Tensor, names: Sequence[str], *,

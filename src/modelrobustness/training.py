@@ -19,7 +19,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .evaluation import predict_logits
-from .params import check_choice, check_positive_int
+from .params import check_choice, check_known_keys, check_positive_int
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 EpochCallback = Callable[[int, dict[str, float]], None]
@@ -63,11 +63,7 @@ class FitConfig:
         """Build from the ``train`` section of params.yaml (``augment`` nested)."""
         train = dict(train)
         augment = dict(train.pop("augment", {}) or {})
-        known = set(cls.__dataclass_fields__)
-        unknown = (set(train) | set(augment)) - known
-        if unknown:
-            raise ValueError(f"unknown train parameter(s) {sorted(unknown)}; known: "
-                             f"{sorted(known)}")
+        check_known_keys("train", set(train) | set(augment), cls.__dataclass_fields__)
         return cls(**train, **augment)
 
 

@@ -56,6 +56,17 @@ def resample(x: torch.Tensor, *, factor: int) -> torch.Tensor:
     return F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
 
 
+def threshold_at_fpr(clean_scores: np.ndarray, fpr: float) -> float:
+    """The smallest threshold with at most a ``fpr`` share of clean scores above it."""
+    if not 0 <= fpr < 1:
+        raise ValueError(f"fpr must lie in [0, 1), got {fpr}")
+    ordered = np.sort(np.asarray(clean_scores, dtype=np.float64))
+    if ordered.size == 0:
+        raise ValueError("calibrating a threshold needs at least one clean score")
+    allowed = int(np.floor(fpr * ordered.size))  # clean images we may flag
+    return float(ordered[ordered.size - 1 - allowed])
+
+
 SQUEEZERS: dict[str, Callable[[int], Squeezer]] = {
     "bit_depth": lambda n: functools.partial(bit_depth, bits=n),
     "median": lambda n: functools.partial(median_filter, size=n),
@@ -114,13 +125,7 @@ class SqueezeDetector:
         The threshold is the smallest clean score with at most a ``fpr`` share of clean
         scores strictly above it (Xu et al.'s rule: calibrate on legitimate examples).
         """
-        if not 0 <= fpr < 1:
-            raise ValueError(f"fpr must lie in [0, 1), got {fpr}")
-        scores = np.sort(self.score(clean_x).numpy())
-        if scores.size == 0:
-            raise ValueError("fit_threshold needs at least one clean image")
-        allowed = int(np.floor(fpr * scores.size))  # clean images we may flag
-        self.threshold = float(scores[scores.size - 1 - allowed])
+        self.threshold = threshold_at_fpr(self.score(clean_x).numpy(), fpr)
         return self.threshold
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
