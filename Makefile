@@ -12,7 +12,7 @@ repro: $(VENV)/.installed-runtime
 	$(RUN) $(BIN)/dvc repro
 
 test: $(VENV)/.installed-dev
-	$(BIN)/ruff check src stages tests benchmarks
+	$(BIN)/ruff check src stages tests benchmarks tools
 	$(RUN) $(BIN)/python -m pytest
 
 install: $(VENV)/.installed-runtime

@@ -97,3 +97,13 @@ def toy_classifier():
     fit(model, x, y, vx, vy, config=FitConfig(epochs=4, batch_size=32, lr=0.05), seed=0)
     tx, ty = toy_images(200, seed=2)
     return model.eval(), tx, ty
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline(tmp_path_factory) -> tuple[Path, str]:
+    """The project with tiny parameters in a temporary git repo after one `dvc repro`:
+    (repo, the command's output). Shared by the end-to-end and the command-line tests."""
+    from pipeline_repo import make_tiny_repo, run
+
+    repo = make_tiny_repo(tmp_path_factory.mktemp("pipeline") / "repo")
+    return repo, run(repo, "dvc", "repro")

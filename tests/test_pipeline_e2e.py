@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from pipeline_repo import run
+from report_checks import assert_report_matches_metrics
+
 TIMING_KEYS = {"seconds", "images_per_second", "train_seconds", "attack_seconds"}
 
 DOWNLOAD_KEYS = {"images", "classes", "skipped", "skipped_by_reason"}
@@ -29,34 +26,13 @@ SQUEEZE_KEYS = {"threshold", "clean_false_positive_rate", "roc_auc", "detection_
                 "fixed_threshold", "squeezed_accuracy", "adaptive", "selected_squeezers"}
 STAGES = ("download", "split", "train_baseline", "train_teacher", "train_student",
           "attack_pgd@baseline", "attack_ddn@baseline", "attack_pgd@student",
-          "attack_ddn@student", "squeeze_detect")
+          "attack_ddn@student", "squeeze_detect", "evaluate")
 METRICS = ("download", "split", "train_baseline", "train_teacher", "train_student",
            "attack_pgd_baseline", "attack_ddn_baseline", "attack_pgd_student",
-           "attack_ddn_student", "squeeze_detect")
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env.update(DVC_NO_ANALYTICS="1", DVC_STUDIO_OFFLINE="1",
-               GIT_AUTHOR_NAME="e2e", GIT_AUTHOR_EMAIL="e2e@example.invalid",
-               GIT_COMMITTER_NAME="e2e", GIT_COMMITTER_EMAIL="e2e@example.invalid")
-    return env
-
-
-def _run(repo: Path, *args: str) -> str:
-    result = subprocess.run(args, cwd=repo, env=_env(), capture_output=True, text=True,
-                            check=False)
-    assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
-    return result.stdout + result.stderr
-
-
-def _tracked_files() -> list[str]:
-    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    skip_prefixes = ("metrics/", "plots/", "dvc.lock", "dvc_plots/")
-    return [f for f in out.splitlines() if f and not f.startswith(skip_prefixes)
-            and (ROOT / f).is_file()]
+           "attack_ddn_student", "squeeze_detect", "evaluate")
+REPORT_FILES = ("robustness.md", "figures/robustness_curves.png", "figures/roc.png",
+                "figures/confusion_matrices.png", "figures/detector_scores.png",
+                "figures/examples_pgd_baseline.png", "figures/examples_ddn_student.png")
 
 
 def _without_timing(obj):
@@ -65,33 +41,9 @@ def _without_timing(obj):
     return obj
 
 
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> Path:
-    repo = tmp_path_factory.mktemp("pipeline") / "repo"
-    for name in _tracked_files():
-        target = repo / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, target)
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["split"]["max_per_class"] = 40
-    params["model"]["width"] = 4
-    params["train"]["epochs"] = 1
-    params["train"]["batch_size"] = 32
-    params["attack"]["samples"] = 20
-    params["attack"]["batch_size"] = 8
-    params["attack"]["pgd"].update(steps=5, eps_list=[0.05, 0.1])
-    params["attack"]["ddn"]["steps"] = 10
-    params["squeeze"].update(select_samples=20, adaptive_steps=5)
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    _run(repo, "git", "init", "-q")
-    _run(repo, "git", "add", "-A")
-    _run(repo, "git", "commit", "-qm", "tiny pipeline")
-    return repo
-
-
 @pytest.mark.e2e
-def test_pipeline_end_to_end(repo: Path):
-    out = _run(repo, "dvc", "repro")
+def test_pipeline_end_to_end(tiny_pipeline: tuple[Path, str]):
+    repo, out = tiny_pipeline
     for stage in STAGES:
         assert f"Running stage '{stage}'" in out
 
@@ -133,40 +85,54 @@ def test_pipeline_end_to_end(repo: Path):
         saved = torch.load(repo / f"data/adversarial/{attack}_{model}.pt", weights_only=True)
         assert saved["x_adv"].shape[0] == 20 and saved["success"].dtype == torch.bool
 
+    # the evaluate stage: summary, report and figures, numbers equal to the metrics files
+    assert_report_matches_metrics((repo / "reports/robustness.md").read_text(),
+                                  repo / "metrics")
+    for name in REPORT_FILES[1:]:
+        assert (repo / "reports" / name).read_bytes().startswith(b"\x89PNG"), name
+    evaluate = metrics["evaluate"]
+    assert set(evaluate["robustness"]) == {"baseline", "student"}
+    assert evaluate["models"]["baseline"]["lipschitz_upper_bound"] > 0
+
     # a second repro does nothing
-    again = _run(repo, "dvc", "repro")
+    again = run(repo, "dvc", "repro")
     assert "Running stage" not in again
-    assert "Data and pipelines are up to date" in _run(repo, "dvc", "status")
+    assert "Data and pipelines are up to date" in run(repo, "dvc", "status")
 
     # same params, same machine: identical metrics (timing keys aside), plots and examples
     before = {name: (repo / "metrics" / f"{name}.json").read_text() for name in METRICS}
     curves = (repo / "plots/train_baseline/plots/metrics/train_loss.tsv").read_text()
     grid = (repo / "plots/attack_pgd_baseline/examples.png").read_bytes()
-    forced = _run(repo, "dvc", "repro", "--force", "--downstream", "train_baseline")
+    report = {name: (repo / "reports" / name).read_bytes() for name in REPORT_FILES}
+    forced = run(repo, "dvc", "repro", "--force", "--downstream", "train_baseline")
     assert "Running stage 'attack_ddn@baseline'" in forced
     for name in METRICS:
         after = (repo / "metrics" / f"{name}.json").read_text()
         assert _without_timing(json.loads(after)) == _without_timing(json.loads(before[name]))
     assert (repo / "plots/train_baseline/plots/metrics/train_loss.tsv").read_text() == curves
     assert (repo / "plots/attack_pgd_baseline/examples.png").read_bytes() == grid
+    for name, content in report.items():
+        assert (repo / "reports" / name).read_bytes() == content, name
 
     # a changed training parameter reruns only training
-    _run(repo, "git", "add", "-A")
-    _run(repo, "git", "commit", "-qm", "baseline run")
-    exp = _run(repo, "dvc", "exp", "run", "-S", "train.epochs=2")
+    run(repo, "git", "add", "-A")
+    run(repo, "git", "commit", "-qm", "baseline run")
+    exp = run(repo, "dvc", "exp", "run", "-S", "train.epochs=4")
     for stage in ("train_baseline", "train_teacher", "attack_pgd@baseline", "squeeze_detect"):
         assert f"Running stage '{stage}'" in exp
     assert "Running stage 'download'" not in exp and "Running stage 'split'" not in exp
-    diff = _run(repo, "dvc", "metrics", "diff", "--json")
+    diff = run(repo, "dvc", "metrics", "diff", "--json")
     changed = json.loads(diff)["metrics/train_baseline.json"]
-    assert changed["epochs"] == {"old": 1, "new": 2, "diff": 1}
-    table = _run(repo, "dvc", "exp", "show", "--csv")
+    assert changed["epochs"] == {"old": 3, "new": 4, "diff": 1}
+    table = run(repo, "dvc", "exp", "show", "--csv")
     assert "train.epochs" in table.splitlines()[0]
 
     # dvc plots show renders the training curves and the confusion matrix
-    html_out = _run(repo, "dvc", "plots", "show", "-o", "plots_html")
+    html_out = run(repo, "dvc", "plots", "show", "-o", "plots_html")
     assert "WARNING" not in html_out, html_out
     page = (repo / "plots_html" / "index.html").read_text()
+    # the offline template (.dvc/config plots.html_template): vega inlined, no CDN
+    assert "cdn.jsdelivr" not in page and "vegaEmbed" in page
     for plot_id in ("Training_curves", "Accuracy", "Confusion_matrix", "PGD_robustness_curve",
                     "DDN_accuracy_under_an_L2_budget", "Feature_squeezing_ROC"):
         assert f"#{plot_id}" in page

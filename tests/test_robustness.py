@@ -64,6 +64,9 @@ def test_evaluate_ddn_metrics_match_samples(toy_classifier):
     assert accuracies[0] == pytest.approx(m["clean_accuracy"])  # budget 0
     assert accuracies[-1] == pytest.approx(m["robust_accuracy"])  # largest budget
     assert accuracies == sorted(accuracies, reverse=True)
+    # the exact step curve: one point at 0 and one at each distinct minimal norm found
+    assert [row["l2"] for row in out.curve] == [0.0, *sorted(set(found.tolist()))]
+    assert len(set(accuracies)) == len(accuracies)  # every point is a step down
 
 
 def test_accuracy_under_l2_budget_known_values():

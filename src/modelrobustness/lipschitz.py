@@ -143,3 +143,13 @@ def local_lipschitz_estimate(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
             (grad,) = torch.autograd.grad(margin(model(xb), y[i:i + batch_size]).sum(), xb)
             best = max(best, float(grad.flatten(1).norm(dim=1).max()))
     return best
+
+
+def lipschitz_estimates(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
+                        batch_size: int = 200) -> dict[str, float]:
+    """Both estimates for one model: ``lipschitz_upper_bound`` (global, from the layer
+    norms) and ``local_lipschitz`` (over the points ``x`` with labels ``y``)."""
+    return {
+        "lipschitz_upper_bound": lipschitz_upper_bound(model, x[:1]),
+        "local_lipschitz": local_lipschitz_estimate(model, x, y, batch_size=batch_size),
+    }

@@ -1,4 +1,4 @@
-"""Pictures and tables for people: example grids of adversarial images."""
+"""Pictures for people: example grids of adversarial images, detector score histograms."""
 
 from __future__ import annotations
 
@@ -13,6 +13,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from .files import atomic_write_bytes  # noqa: E402
+
+
+def save_figure(fig, path: str | os.PathLike, *, dpi: int = 80) -> None:
+    """Write ``fig`` as a PNG atomically and close it. No software tag or timestamp in the
+    file, so equal inputs give equal bytes."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def _as_image(t: torch.Tensor):
@@ -51,10 +60,7 @@ def example_grid(path: str | os.PathLike, x: torch.Tensor, x_adv: torch.Tensor,
             ax.axis("off")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80, metadata={"Software": None})
-    plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
+    save_figure(fig, path)
 
 
 def pick_examples(success: torch.Tensor, rows: int = 6) -> torch.Tensor:
@@ -93,7 +99,4 @@ def score_histogram_png(path: str | os.PathLike, scores: dict[str, torch.Tensor]
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80, metadata={"Software": None})
-    plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
+    save_figure(fig, path)

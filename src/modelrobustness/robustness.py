@@ -231,9 +231,10 @@ def evaluate_ddn(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, steps: i
     success[target] = pred != y[target]
     linf, l2 = perturbation_norms(x, x_adv)
     found = l2[success]
-    if budgets is None:
-        top = float(found.max()) if found.numel() else 1.0
-        budgets = [top * i / 50 for i in range(51)]
+    if budgets is None:  # the exact step curve: it changes only at the norms found
+        # (none found: flat up to the diameter of the [0, 1] box, the largest L2 there is)
+        budgets = [0.0, *sorted(set(found.tolist()))] if found.numel() else [
+            0.0, float(x[0].numel()) ** 0.5]
     curve = accuracy_under_l2_budget(clean_correct, success, l2, budgets)
     metrics = {
         "samples": len(x),

@@ -1,0 +1,284 @@
+"""Command line: ``modelrobustness`` / ``python -m modelrobustness``.
+
+Run it in the project folder after ``dvc repro`` (or point ``--project`` at one): it reads
+``models/``, ``params.yaml`` and ``metrics/``. torch and the models are imported by the
+commands that need them, so ``--help`` and ``report`` answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .files import atomic_write_text
+from .params import load_params
+from .report import curve_table, results_section, splice_results, summary_table
+
+if TYPE_CHECKING:
+    import torch
+
+    from .defenses import SqueezeDetector
+    from .models import Classifier
+
+MODEL_ROLES = ("baseline", "teacher", "student")
+DESCRIPTION = """\
+Try the trained models on your own images and read the results of the pipeline.
+Run it in the project folder after `dvc repro` (or pass --project). Images are decoded,
+converted and resized exactly as the pipeline prepares its data (data.color, data.image_size
+of the model's checkpoint, data.aspect of params.yaml)."""
+EPILOG = """\
+examples:
+  modelrobustness predict cat.jpg dog.png
+  modelrobustness predict --model student photos/*.jpg
+  modelrobustness attack cat.jpg --attack pgd --eps 0.03 --out adv.png
+  modelrobustness attack cat.jpg --attack ddn --out adv.png
+  modelrobustness report
+  modelrobustness report --readme README.md"""
+
+
+class CLIError(Exception):
+    """A problem the user can fix; printed without a traceback."""
+
+
+def _params(project: Path) -> dict[str, Any]:
+    path = project / "params.yaml"
+    if not path.is_file():
+        raise CLIError(f"{path} not found: run in the project folder or pass --project DIR")
+    return load_params(path)
+
+
+def _model(project: Path, spec: str, device: torch.device) -> Classifier:
+    from .models import load_model
+
+    if spec not in MODEL_ROLES:
+        if not Path(spec).is_file():
+            raise CLIError(f"model checkpoint {spec} not found")
+        return load_model(spec, device=device)
+    path = project / "models" / f"{spec}.pt"
+    if not path.is_file():
+        raise CLIError(f"model checkpoint {path} not found: run `dvc repro` first to train "
+                       "the models (or pass --model PATH)")
+    return load_model(path, device=device)
+
+
+def _image(path: str, model: Classifier, params: dict[str, Any]) -> torch.Tensor:
+    from .single_image import load_image
+
+    config = model.config
+    aspect = params.get("data", {}).get("aspect", "crop")
+    return load_image(path, size=config.image_size, channels=config.in_channels,
+                      aspect=aspect)
+
+
+def _detector(project: Path, device: torch.device) -> SqueezeDetector:
+    from .defenses import SqueezeDetector
+
+    path = project / "metrics" / "squeeze_detect.json"
+    if not path.is_file():
+        raise CLIError(f"{path} not found: run `dvc repro` first to calibrate the detector")
+    metrics = json.loads(path.read_text(encoding="utf-8"))
+    return SqueezeDetector(_model(project, "baseline", device), metrics["selected_squeezers"],
+                           threshold=float(metrics["threshold"]))
+
+
+def _prediction(model: Classifier, x: torch.Tensor) -> tuple[str, float]:
+    import torch
+
+    with torch.no_grad():
+        probs = model(x.to(next(model.parameters()).device)).softmax(dim=1)[0].cpu()
+    index = int(probs.argmax())
+    return model.config.class_names[index], float(probs[index])
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True))
+                     .rstrip() for r in [header, *rows])
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .device import resolve_device
+    from .single_image import UnreadableImage
+
+    project, device = Path(args.project), resolve_device(args.device)
+    params = _params(project)
+    model = _model(project, args.model, device)
+    detector = _detector(project, device)
+    rows, failed = [], 0
+    for path in args.images:
+        try:
+            x = _image(path, model, params)
+        except UnreadableImage as exc:
+            print(f"modelrobustness: error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        name, confidence = _prediction(model, x)
+        score = float(detector.score(x)[0])
+        flagged = score > detector.threshold
+        rows.append([path, name, f"{confidence:.4f}", f"{score:.4f}",
+                     "ADVERSARIAL? (flagged)" if flagged else "clean (not flagged)"])
+    if rows:
+        print(f"model: {args.model}; detector: feature squeezing on the baseline "
+              f"({' + '.join(detector.squeezer_names)}), threshold {detector.threshold:.4f}")
+        print(_table(["image", "class", "confidence", "detector score", "verdict"], rows))
+    return 1 if failed else 0
+
+
+def _attack_fn(args: argparse.Namespace, params: dict[str, Any]):
+    """The attack with its settings from params.yaml (``attack`` section), options applied."""
+    import torch
+
+    from .attacks import ddn, pgd
+
+    section = params.get("attack", {})
+    generator = torch.Generator().manual_seed(int(args.seed if args.seed is not None
+                                                  else params.get("seed", 0)))
+    if args.attack == "pgd":
+        cfg = dict(section.get("pgd", {}))
+        eps = float(args.eps if args.eps is not None else cfg.get("eps", 0.1))
+        steps = int(args.steps if args.steps is not None else cfg.get("steps", 40))
+        base_eps = float(cfg.get("eps", eps))
+        # the step size scales with eps, as on the pipeline's robustness curve
+        step_size = float(cfg.get("step_size", eps / 10)) * eps / base_eps
+        norm = cfg.get("norm", "linf")
+        budget = eps if norm == "linf" else None
+        return functools.partial(pgd, eps=eps, norm=norm, steps=steps, step_size=step_size,
+                                 random_start=bool(cfg.get("random_start", True)),
+                                 loss="margin", early_stop=True, generator=generator), budget
+    cfg = dict(section.get("ddn", {}))
+    steps = int(args.steps if args.steps is not None else cfg.get("steps", 100))
+    return functools.partial(ddn, steps=steps, init_norm=float(cfg.get("init_norm", 1.0)),
+                             gamma=float(cfg.get("gamma", 0.05)), levels=cfg.get("levels", 256),
+                             generator=generator), None
+
+
+def cmd_attack(args: argparse.Namespace) -> int:
+    import torch
+
+    from .device import resolve_device
+    from .single_image import UnreadableImage, quantize_within, save_png
+
+    project, device = Path(args.project), resolve_device(args.device)
+    params = _params(project)
+    model = _model(project, args.model, device)
+    try:
+        x = _image(args.image, model, params)
+    except UnreadableImage as exc:
+        raise CLIError(str(exc)) from None
+    names = list(model.config.class_names)
+    before, before_conf = _prediction(model, x)
+    label = args.label or before
+    if label not in names:
+        raise CLIError(f"--label {label!r} is not a class of this model; expected one of "
+                       f"{', '.join(names)}")
+    attack, budget = _attack_fn(args, params)
+    x_adv = attack(model, x.to(device), torch.tensor([names.index(label)], device=device))
+    x_adv = quantize_within(x_adv.cpu(), x, linf_budget=budget)
+    save_png(args.out, x_adv)
+    after, after_conf = _prediction(model, x_adv)
+    delta = (x_adv - x).flatten()
+    print(f"{args.attack.upper()} on {args.model}, attacking the label {label!r}"
+          f"{' (the clean prediction)' if not args.label else ''}")
+    print(_table(["", "class", "confidence"],
+                 [["before", before, f"{before_conf:.4f}"],
+                  ["after", after, f"{after_conf:.4f}"]]))
+    print(f"perturbation: L-inf {float(delta.abs().max()):.4f} "
+          f"({round(float(delta.abs().max()) * 255)} grey levels), "
+          f"L2 {float(delta.norm()):.4f} ([0, 1] pixel units, "
+          f"{x.shape[-1]}x{x.shape[-2]} image)")
+    if before != label:
+        verdict = f"already misclassified before the attack (true class {label!r})"
+    else:
+        verdict = "fooled" if after != label else "not fooled: the prediction did not change"
+    print(f"{verdict}; wrote {args.out} "
+          f"(the {x.shape[-1]}x{x.shape[-2]} image the model sees, 8-bit)")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    project = Path(args.project)
+    path = project / "metrics" / "evaluate.json"
+    if not path.is_file():
+        raise CLIError(f"{path} not found: run `dvc repro` first")
+    if args.readme:
+        report = project / "reports" / "robustness.md"
+        if not report.is_file():
+            raise CLIError(f"{report} not found: run `dvc repro` first")
+        readme = Path(args.readme)
+        text = readme.read_text(encoding="utf-8")
+        try:
+            updated = splice_results(text, results_section(report.read_text(encoding="utf-8")))
+        except ValueError as exc:
+            raise CLIError(f"{readme}: {exc}") from None
+        if updated != text:
+            atomic_write_text(readme, updated)
+        print(f"{readme}: results section {'updated' if updated != text else 'unchanged'} "
+              f"from {report}")
+        return 0
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    print(summary_table(summary))
+    print()
+    print(curve_table(summary))
+    print(f"\nfull report: {project / 'reports' / 'robustness.md'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="modelrobustness", description=DESCRIPTION,
+                                     epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--project", default=".", metavar="DIR",
+                        help="project folder with params.yaml, models/, metrics/ (default: .)")
+    parser.add_argument("--device", default="cpu",
+                        help="cpu (default), cuda, cuda:N or auto")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    predict = sub.add_parser(
+        "predict", help="class, confidence, detector score and verdict for each image",
+        description="Classify images and score them with the feature-squeezing detector "
+                    "(calibrated on the baseline by the squeeze_detect stage).")
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    predict.add_argument("--model", default="baseline",
+                         help="baseline (default), teacher, student or a checkpoint path")
+    predict.set_defaults(run=cmd_predict)
+
+    attack = sub.add_parser(
+        "attack", help="write an adversarial version of an image",
+        description="Attack one image with PGD (margin loss, settings from params.yaml "
+                    "attack.pgd) or DDN (attack.ddn); print the predictions before and after "
+                    "and the perturbation's norms. The output is the model-sized 8-bit "
+                    "image; PGD's result is rounded without leaving the eps-ball.")
+    attack.add_argument("image", metavar="IMAGE")
+    attack.add_argument("--attack", required=True, choices=["pgd", "ddn"])
+    attack.add_argument("--out", required=True, metavar="PNG", help="where to write the image")
+    attack.add_argument("--model", default="baseline",
+                        help="baseline (default), teacher, student or a checkpoint path")
+    attack.add_argument("--label", help="true class (default: the model's clean prediction)")
+    attack.add_argument("--eps", type=float, help="PGD budget (default: attack.pgd.eps)")
+    attack.add_argument("--steps", type=int, help="iterations (default: from params.yaml)")
+    attack.add_argument("--seed", type=int, help="random start seed (default: seed)")
+    attack.set_defaults(run=cmd_attack)
+
+    report = sub.add_parser(
+        "report", help="print the summary table (metrics/evaluate.json)",
+        description="Print the model x attack x defense table and the robustness curves; "
+                    "with --readme, copy the report's results section into a README.")
+    report.add_argument("--readme", metavar="FILE",
+                        help="replace the results section of FILE (between its results "
+                             "markers) with the one of reports/robustness.md")
+    report.set_defaults(run=cmd_report)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (CLIError, FileNotFoundError, ValueError) as exc:
+        print(f"modelrobustness: error: {exc}", file=sys.stderr)
+        return 1

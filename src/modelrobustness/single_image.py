@@ -1,0 +1,66 @@
+"""One user image in and out: decode it the way the split did, and write an adversarial
+image to an 8-bit file without leaving the attack's budget."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .data.images import ImageRejected, decode_image, fit_image
+from .files import atomic_write_bytes
+
+
+class UnreadableImage(ValueError):
+    """A user image that cannot be read or decoded; the message names the file."""
+
+
+def load_image(path: str | os.PathLike, *, size: int, channels: int,
+               aspect: str = "crop") -> torch.Tensor:
+    """``path`` as a float 1 x C x size x size tensor in [0, 1], decoded and resized exactly
+    as the ``split`` stage prepares the data (safe decoder, EXIF orientation, bicubic)."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UnreadableImage(f"cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        image = decode_image(data)
+    except ImageRejected as exc:
+        raise UnreadableImage(f"{path} is not a usable image ({exc.reason}: "
+                              f"{exc.detail})") from exc
+    array = fit_image(image, size=size, color="rgb" if channels == 3 else "gray",
+                      aspect=aspect)
+    return torch.tensor(array, dtype=torch.float32).div(255.0).unsqueeze(0)
+
+
+def quantize_within(x_adv: torch.Tensor, x: torch.Tensor, *, linf_budget: float | None
+                    ) -> torch.Tensor:
+    """Round ``x_adv`` to 8-bit grey levels; with ``linf_budget``, round towards ``x`` where
+    plain rounding would step outside the L-inf ball around ``x`` (``x`` is on the 8-bit
+    grid already, so the result stays within budget and in [0, 1])."""
+    levels = torch.round(x_adv * 255.0)
+    if linf_budget is not None:
+        base = torch.round(x * 255.0)
+        reach = np.floor(linf_budget * 255.0 + 1e-6)
+        levels = torch.minimum(torch.maximum(levels, base - reach), base + reach)
+    return levels.clamp(0, 255) / 255.0
+
+
+def png_bytes(x: torch.Tensor) -> bytes:
+    """A 1 x C x H x W tensor on the 8-bit grid as PNG bytes (L or RGB)."""
+    array = torch.round(x[0] * 255.0).to(torch.uint8).numpy()
+    # uint8 H x W gives an L image, H x W x 3 an RGB one
+    image = Image.fromarray(array[0] if array.shape[0] == 1 else array.transpose(1, 2, 0))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def save_png(path: str | os.PathLike, x: torch.Tensor) -> None:
+    """Write ``x`` (1 x C x H x W, 8-bit grid) as a PNG, atomically."""
+    atomic_write_bytes(path, png_bytes(x))

@@ -1,0 +1,155 @@
+"""The pipeline's summary (``metrics/evaluate.json``): every stage's metrics in one place.
+
+``read_stage_metrics`` loads the stage metrics files; ``build_summary`` (pure) arranges them
+as model x defense x attack, adds the robustness curves, the detector's operating points and
+the Lipschitz estimates; ``summary_rows`` flattens that into the report's table rows.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+STAGE_METRICS: tuple[str, ...] = (
+    "train_baseline", "train_teacher", "train_student",
+    "attack_pgd_baseline", "attack_pgd_student",
+    "attack_ddn_baseline", "attack_ddn_student",
+    "squeeze_detect",
+)
+ATTACKED_MODELS: tuple[str, ...] = ("baseline", "student")
+
+
+def read_stage_metrics(metrics_dir: str | Path = "metrics") -> dict[str, dict[str, Any]]:
+    """``{stage: metrics}`` for every file of :data:`STAGE_METRICS` under ``metrics_dir``."""
+    metrics_dir = Path(metrics_dir)
+    out = {}
+    for name in STAGE_METRICS:
+        path = metrics_dir / f"{name}.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found: run `dvc repro` to produce it")
+        try:
+            out[name] = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path} is not valid JSON: {exc}") from exc
+    return out
+
+
+def _pgd_row(pgd: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "clean_accuracy": pgd["clean_accuracy"],
+        "robust_accuracy": pgd["robust_accuracy"],
+        "attack_success_rate": pgd["attack_success_rate"],
+        "gradient_masking": pgd["gradient_masking"],
+        "by_loss": dict(pgd["by_loss"]),
+    }
+
+
+def _ddn_row(ddn: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "clean_accuracy": ddn["clean_accuracy"],
+        "robust_accuracy": ddn["robust_accuracy"],
+        "attack_success_rate": ddn["attack_success_rate"],
+        "median_l2": ddn["median_l2"],
+    }
+
+
+def _detected_row(row: dict[str, Any], detection_rate: float) -> dict[str, Any]:
+    """An attack's row seen through the detector: the classifier's numbers plus the share
+    of its successful adversarial examples flagged, and the share of clean-correct samples
+    that end up fooled *and* unflagged."""
+    success = row["attack_success_rate"]
+    undetected = (None if detection_rate is None or success is None
+                  else success * (1.0 - detection_rate))
+    return {**row, "detection_rate": detection_rate, "undetected_success_rate": undetected}
+
+
+def build_summary(stage: dict[str, dict[str, Any]],
+                  lipschitz: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """The content of ``metrics/evaluate.json`` (no timing keys; same inputs, same output).
+
+    ``robustness[model][defense][attack]`` holds, per row of the report's table:
+    ``clean_accuracy``, ``robust_accuracy`` and ``attack_success_rate`` (RobustBench's
+    definitions, from the attack stages), ``median_l2`` (DDN), ``detection_rate`` (the
+    detector at its calibrated threshold) and ``undetected_success_rate`` (fooled and not
+    flagged, over the clean-correct samples), and ``gradient_masking`` (PGD).
+    """
+    squeeze = stage["squeeze_detect"]
+    pgd = {m: stage[f"attack_pgd_{m}"] for m in ATTACKED_MODELS}
+    ddn = {m: stage[f"attack_ddn_{m}"] for m in ATTACKED_MODELS}
+    plain, adaptive = squeeze["adaptive"]["plain"], squeeze["adaptive"]["adaptive"]
+    baseline_pgd = _pgd_row(pgd["baseline"])
+    robustness = {
+        "baseline": {
+            "none": {"pgd": baseline_pgd, "ddn": _ddn_row(ddn["baseline"])},
+            "squeezing": {
+                "pgd": _detected_row(baseline_pgd, squeeze["detection_rate"]["pgd"]),
+                "ddn": _detected_row(_ddn_row(ddn["baseline"]),
+                                     squeeze["detection_rate"]["ddn"]),
+                "pgd_adaptive": {
+                    "clean_accuracy": baseline_pgd["clean_accuracy"],
+                    "attack_success_rate": adaptive["misclassified_rate"],
+                    "robust_accuracy": None if adaptive["misclassified_rate"] is None else
+                    baseline_pgd["clean_accuracy"] * (1.0 - adaptive["misclassified_rate"]),
+                    "detection_rate": adaptive["detection_rate"],
+                    "undetected_success_rate": adaptive["undetected_success_rate"],
+                },
+            },
+        },
+        "student": {
+            "distillation": {"pgd": _pgd_row(pgd["student"]),
+                             "ddn": _ddn_row(ddn["student"])},
+        },
+    }
+    models = {}
+    for role in ("baseline", "teacher", "student"):
+        train = stage[f"train_{role}"]
+        models[role] = {"test_accuracy": train["test_accuracy"], "macro_f1": train["macro_f1"]}
+        if role in lipschitz:
+            models[role].update(lipschitz[role])
+    models["student"]["teacher_agreement"] = stage["train_student"]["teacher_agreement"]
+    models["student"]["temperature"] = stage["train_student"]["temperature"]
+    return {
+        "models": models,
+        "robustness": robustness,
+        "pgd": {
+            "eps": pgd["baseline"]["eps"], "norm": pgd["baseline"]["norm"],
+            "steps": pgd["baseline"]["steps"], "samples": pgd["baseline"]["samples"],
+            "curve": {m: dict(pgd[m]["curve"]) for m in ATTACKED_MODELS},
+        },
+        "ddn": {"steps": ddn["baseline"]["steps"], "samples": ddn["baseline"]["samples"]},
+        "squeezing": {
+            "squeezers": list(squeeze["selected_squeezers"]),
+            "threshold": squeeze["threshold"],
+            "fpr": squeeze["fpr"],
+            "clean_false_positive_rate": squeeze["clean_false_positive_rate"],
+            "roc_auc": dict(squeeze["roc_auc"]),
+            "detection_rate": dict(squeeze["detection_rate"]),
+            "fixed_threshold": dict(squeeze["fixed_threshold"]),
+            "plain_pgd_detection_rate": plain["detection_rate"],
+            "adaptive_pgd_detection_rate": adaptive["detection_rate"],
+        },
+    }
+
+
+# (model, defense, attack, label of the defense, label of the attack)
+TABLE_ORDER: tuple[tuple[str, str, str, str, str], ...] = (
+    ("baseline", "none", "pgd", "none", "PGD"),
+    ("baseline", "none", "ddn", "none", "DDN"),
+    ("baseline", "squeezing", "pgd", "feature squeezing", "PGD"),
+    ("baseline", "squeezing", "pgd_adaptive", "feature squeezing", "adaptive PGD (BPDA)"),
+    ("baseline", "squeezing", "ddn", "feature squeezing", "DDN"),
+    ("student", "distillation", "pgd", "distillation", "PGD"),
+    ("student", "distillation", "ddn", "distillation", "DDN"),
+)
+
+
+def summary_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """The model x defense x attack rows, in the report's order (missing keys: not
+    applicable to that row)."""
+    rows = []
+    for model, defense, attack, defense_label, attack_label in TABLE_ORDER:
+        values = summary["robustness"][model][defense][attack]
+        rows.append({"model": model, "defense": defense_label, "attack": attack_label,
+                     **{k: v for k, v in values.items() if k != "by_loss"}})
+    return rows

@@ -1,0 +1,95 @@
+"""The committed report and README say what the committed metrics say; the offline plots
+template renders without network; single-image helpers keep the attack's budget."""
+
+from __future__ import annotations
+
+import configparser
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+
+from modelrobustness.report import results_section, splice_results
+from modelrobustness.single_image import png_bytes, quantize_within
+
+from report_checks import assert_report_matches_metrics
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = ROOT / "templates" / "plots_offline.html"
+
+
+def test_committed_report_matches_committed_metrics():
+    assert_report_matches_metrics((ROOT / "reports/robustness.md").read_text(),
+                                  ROOT / "metrics")
+
+
+def test_readme_results_section_is_the_reports():
+    readme = (ROOT / "README.md").read_text()
+    section = results_section((ROOT / "reports/robustness.md").read_text())
+    assert splice_results(readme, section) == readme, (
+        "README's results section differs from reports/robustness.md: run "
+        "`python -m modelrobustness report --readme README.md`")
+    for link in re.findall(r"\]\((reports/figures/[^)]+)\)", results_section(readme)):
+        assert (ROOT / link).is_file(), link
+
+
+def test_splice_needs_the_markers():
+    with pytest.raises(ValueError, match="no results section"):
+        splice_results("# README without markers\n", "section")
+
+
+def test_offline_template_is_configured_and_loads_nothing_from_the_network():
+    config = configparser.ConfigParser()
+    config.read(ROOT / ".dvc" / "config")
+    configured = (ROOT / ".dvc" / config["plots"]["html_template"]).resolve()
+    assert configured == TEMPLATE.resolve()
+    page = TEMPLATE.read_text()
+    assert "{plot_divs}" in page and "{scripts}" not in page  # DVC's CDN tags never go in
+    assert not re.search(r"<(script|link)[^>]+(src|href)=", page)
+    for package in ("vega@5.20.2", "vega-lite@5.2.0", "vega-embed@6.18.2"):
+        assert package in page
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed")
+def test_offline_template_renders_a_chart_in_headless_chromium(tmp_path):
+    from dvc_render import VegaRenderer, render_html
+
+    points = [{"x": i, "y": i * i, "rev": "workspace", "filename": "a.csv", "field": "y"}
+              for i in range(5)]
+    renderer = VegaRenderer(points, "squares", template="linear", x="x", y="y",
+                            anchors_y_definitions=[{"filename": "a.csv", "field": "y"}],
+                            revs_with_datapoints=["workspace"])
+    page = tmp_path / "index.html"
+    render_html([renderer], page, html_template=str(TEMPLATE))
+    dom = subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu",
+         "--disable-background-networking", "--virtual-time-budget=5000", "--dump-dom",
+         page.as_uri()], capture_output=True, text=True, timeout=120, check=True).stdout
+    assert 'role="graphics-document"' in dom  # vega-embed drew the chart
+
+
+def test_quantize_within_keeps_the_budget_and_the_grid():
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (4, 1, 8, 8), generator=generator).float() / 255
+    eps = 0.03
+    x_adv = (x + (torch.rand(x.shape, generator=generator) * 2 - 1) * eps).clamp(0, 1)
+    q = quantize_within(x_adv, x, linf_budget=eps)
+    assert float((q - x).abs().max()) <= eps + 1e-7
+    assert torch.equal(q * 255, torch.round(q * 255)) and q.min() >= 0 and q.max() <= 1
+    # plain rounding would have left the ball somewhere: the clamp is doing work
+    assert float((torch.round(x_adv * 255) / 255 - x).abs().max()) > eps
+
+
+def test_png_bytes_round_trip():
+    from io import BytesIO
+
+    import numpy as np
+    from PIL import Image
+
+    x = torch.randint(0, 256, (1, 3, 5, 7)).float() / 255
+    image = Image.open(BytesIO(png_bytes(x)))
+    assert image.mode == "RGB" and image.size == (7, 5)
+    assert np.array_equal(np.asarray(image).transpose(2, 0, 1), (x[0] * 255).round().numpy())
