@@ -23,7 +23,7 @@ def main(model_name: str) -> None:
                         title=f"DDN ({ddn['steps']} steps) on {model_name}")
     m = outcome.metrics
     print(f"ddn@{model_name}: clean {m['clean_accuracy']:.4f}, success "
-          f"{m['attack_success_rate']:.4f}, median L2 {m['median_l2']:.4f}, {m['seconds']:.1f} s")
+          f"{m['attack_success_rate']:.4f}, median L2 {m['median_l2']}, {m['seconds']:.1f} s")
 
 
 if __name__ == "__main__":

@@ -28,71 +28,115 @@ def _table_with(tables, column: str) -> list[dict[str, str]]:
     return found[0]
 
 
-def f4(value: float) -> str:
-    return f"{value:.4f}"
+DASH = "–"
+
+
+def f4(value: float | None) -> str:
+    return DASH if value is None else f"{value:.4f}"
+
+
+def l2(value: float | None) -> str:
+    return DASH if value is None else f"{value:.3f}"
+
+
+def flag(value: bool | None) -> str:
+    return DASH if value is None else ("**yes**" if value else "no")
+
+
+def _row(clean=None, robust=None, success=None, median=None, detected=None,
+         undetected=None, masking=None) -> dict[str, str]:
+    return {"clean acc.": f4(clean), "robust acc.": f4(robust), "attack success": f4(success),
+            "DDN median L2": l2(median), "detected": f4(detected),
+            "fooled and undetected": f4(undetected), "gradient masking": flag(masking)}
 
 
 def assert_report_matches_metrics(report: str, metrics_dir: Path) -> None:
     m = {p.stem: json.loads(p.read_text()) for p in Path(metrics_dir).glob("*.json")}
     tables = markdown_tables(report)
-    rows = {(r["model"], r["defense"], r["attack"]): r
-            for r in _table_with(tables, "fooled and undetected")}
     pgd_b, pgd_s = m["attack_pgd_baseline"], m["attack_pgd_student"]
     ddn_b, ddn_s = m["attack_ddn_baseline"], m["attack_ddn_student"]
     sq = m["squeeze_detect"]
-    adaptive = sq["adaptive"]["adaptive"]
+    plain, adaptive = sq["adaptive"]["plain"], sq["adaptive"]["adaptive"]
+    det_pgd, det_ddn = sq["detection_rate"]["pgd"], sq["detection_rate"]["ddn"]
+    # the detector sees the images fooled by any PGD loss: that set's success rate
+    any_success = (pgd_b["clean_accuracy"] - pgd_b["robust_accuracy_all_losses"]) / \
+        pgd_b["clean_accuracy"]
     expected = {
-        ("baseline", "none", "PGD"): {
-            "clean acc.": f4(pgd_b["clean_accuracy"]), "robust acc.": f4(pgd_b["robust_accuracy"]),
-            "attack success": f4(pgd_b["attack_success_rate"]),
-            "gradient masking": "**yes**" if pgd_b["gradient_masking"] else "no"},
-        ("baseline", "none", "DDN"): {
-            "clean acc.": f4(ddn_b["clean_accuracy"]), "robust acc.": f4(ddn_b["robust_accuracy"]),
-            "attack success": f4(ddn_b["attack_success_rate"]),
-            "DDN median L2": f"{ddn_b['median_l2']:.3f}"},
-        ("baseline", "feature squeezing", "PGD"): {
-            "detected": f4(sq["detection_rate"]["pgd"]),
-            "fooled and undetected": f4(pgd_b["attack_success_rate"]
-                                        * (1 - sq["detection_rate"]["pgd"]))},
-        ("baseline", "feature squeezing", "DDN"): {
-            "detected": f4(sq["detection_rate"]["ddn"]),
-            "DDN median L2": f"{ddn_b['median_l2']:.3f}"},
-        ("baseline", "feature squeezing", "adaptive PGD (BPDA)"): {
-            "attack success": f4(adaptive["misclassified_rate"]),
-            "detected": f4(adaptive["detection_rate"]),
-            "fooled and undetected": f4(adaptive["undetected_success_rate"])},
-        ("student", "distillation", "PGD"): {
-            "clean acc.": f4(pgd_s["clean_accuracy"]), "robust acc.": f4(pgd_s["robust_accuracy"]),
-            "attack success": f4(pgd_s["attack_success_rate"]),
-            "gradient masking": "**yes**" if pgd_s["gradient_masking"] else "no"},
-        ("student", "distillation", "DDN"): {
-            "robust acc.": f4(ddn_s["robust_accuracy"]),
-            "DDN median L2": f"{ddn_s['median_l2']:.3f}"},
+        ("baseline", "none", "PGD"): _row(
+            pgd_b["clean_accuracy"], pgd_b["robust_accuracy"], pgd_b["attack_success_rate"],
+            masking=pgd_b["gradient_masking"]),
+        ("baseline", "none", "DDN"): _row(
+            ddn_b["clean_accuracy"], ddn_b["robust_accuracy"], ddn_b["attack_success_rate"],
+            ddn_b["median_l2"]),
+        ("baseline", "feature squeezing", "PGD"): _row(
+            pgd_b["clean_accuracy"], pgd_b["robust_accuracy_all_losses"], any_success,
+            detected=det_pgd, undetected=any_success * (1 - det_pgd)),
+        ("baseline", "feature squeezing", "adaptive PGD (BPDA)"): _row(
+            pgd_b["clean_accuracy"],
+            pgd_b["clean_accuracy"] * (1 - adaptive["misclassified_rate"]),
+            adaptive["misclassified_rate"], detected=adaptive["detection_rate"],
+            undetected=adaptive["undetected_success_rate"]),
+        ("baseline", "feature squeezing", "DDN"): _row(
+            ddn_b["clean_accuracy"], ddn_b["robust_accuracy"], ddn_b["attack_success_rate"],
+            ddn_b["median_l2"], detected=det_ddn,
+            undetected=ddn_b["attack_success_rate"] * (1 - det_ddn)),
+        ("student", "distillation", "PGD"): _row(
+            pgd_s["clean_accuracy"], pgd_s["robust_accuracy"], pgd_s["attack_success_rate"],
+            masking=pgd_s["gradient_masking"]),
+        ("student", "distillation", "DDN"): _row(
+            ddn_s["clean_accuracy"], ddn_s["robust_accuracy"], ddn_s["attack_success_rate"],
+            ddn_s["median_l2"]),
     }
-    assert set(rows) == set(expected)
-    for key, cells in expected.items():
-        for column, value in cells.items():
-            assert rows[key][column] == value, (key, column, rows[key][column], value)
+    rows = {(r.pop("model"), r.pop("defense"), r.pop("attack")): r
+            for r in _table_with(tables, "fooled and undetected")}
+    assert rows == expected
+
+    # the sentences around the table
+    assert (f"{pgd_b['norm']} eps {pgd_b['eps']:g}, {pgd_b['steps']} steps; DDN: "
+            f"{ddn_b['steps']} steps; both on the first {pgd_b['samples']} test images") in report
+    assert f"distilled at T = {m['train_student']['temperature']:g}" in report
+    assert f"({' + '.join(sq['selected_squeezers'])})" in report
+    assert f"false-positive rate of {f4(sq['fpr'])} on clean validation images" in report
+    by_loss = ", ".join(f"{loss} {f4(v)}" for loss, v in pgd_s["by_loss"].items())
+    assert f"under PGD by loss: {by_loss};" in report
+    assert f"teacher on {f4(m['train_student']['teacher_agreement'])} of the test" in report
 
     curve = {r["eps"]: r for r in _table_with(tables, "eps")}
     for model, metrics in (("baseline", pgd_b), ("student", pgd_s)):
         assert {eps: curve[model][eps] for eps in metrics["curve"]} == {
             eps: f4(v) for eps, v in metrics["curve"].items()}
+        assert len(curve[model]) == len(metrics["curve"]) + 1
 
     models = {r["model"]: r for r in _table_with(tables, "test accuracy")}
     for role in ("baseline", "teacher", "student"):
         assert models[role]["test accuracy"] == f4(m[f"train_{role}"]["test_accuracy"])
         assert models[role]["macro F1"] == f4(m[f"train_{role}"]["macro_f1"])
 
-    lipschitz = {r["model"]: r for r in _table_with(tables, "local estimate (largest "
-                                                    "margin-gradient norm)")}
+    lipschitz = {r["model"]: r for r in _table_with(tables, "local estimate: largest "
+                                                    "margin-gradient norm")}
     for model in ("baseline", "student"):
         values = m["evaluate"]["models"][model]
-        assert lipschitz[model]["upper bound (product of layer norms)"] == \
+        assert lipschitz[model]["upper bound: product of layer norms"] == \
             f"{values['lipschitz_upper_bound']:.3g}"
-        assert values["lipschitz_upper_bound"] >= values["local_lipschitz"] > 0
+        assert lipschitz[model]["local estimate: largest margin-gradient norm"] == \
+            f"{values['local_lipschitz']:.3g}"
+        # the margin is sqrt(2)-Lipschitz in the logits
+        assert 2 ** 0.5 * values["lipschitz_upper_bound"] >= values["local_lipschitz"] > 0
 
-    detector = {r["on the test split"]: r for r in _table_with(tables, "clean false positives")}
-    assert detector["ROC-AUC"]["PGD"] == f4(sq["roc_auc"]["pgd"])
-    calibrated = detector[f"detected at the calibrated threshold {sq['threshold']:.3f}"]
-    assert calibrated["clean false positives"] == f4(sq["clean_false_positive_rate"])
+    fixed = sq["fixed_threshold"]
+    detector = {r.pop("on the test split"): r
+                for r in _table_with(tables, "clean false positives")}
+    assert detector == {
+        "ROC-AUC": {"PGD": f4(sq["roc_auc"]["pgd"]), "DDN": f4(sq["roc_auc"]["ddn"]),
+                    "clean false positives": ""},
+        f"detected at the calibrated threshold {sq['threshold']:.3f}": {
+            "PGD": f4(det_pgd), "DDN": f4(det_ddn),
+            "clean false positives": f4(sq["clean_false_positive_rate"])},
+        f"detected at the fixed threshold {fixed['threshold']:.3f}": {
+            "PGD": f4(fixed["detection_rate"]["pgd"]), "DDN": f4(fixed["detection_rate"]["ddn"]),
+            "clean false positives": f4(fixed["clean_false_positive_rate"])},
+        f"margin-loss PGD, all {sq['adaptive']['steps']} steps: plain / adaptive (BPDA), "
+        "detected at the calibrated threshold": {
+            "PGD": f"{f4(plain['detection_rate'])} / {f4(adaptive['detection_rate'])}",
+            "DDN": "", "clean false positives": ""},
+    }

@@ -83,6 +83,17 @@ def test_quantize_within_keeps_the_budget_and_the_grid():
     assert float((torch.round(x_adv * 255) / 255 - x).abs().max()) > eps
 
 
+def test_quantize_without_linf_budget_never_moves_a_pixel_further():
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randint(0, 256, (2, 3, 8, 8), generator=generator).float() / 255
+    x_adv = (x + torch.randn(x.shape, generator=generator) * 0.05).clamp(0, 1)
+    q = quantize_within(x_adv, x, linf_budget=None)
+    assert torch.equal(q * 255, torch.round(q * 255)) and q.min() >= 0 and q.max() <= 1
+    assert bool(((q - x).abs() <= (x_adv - x).abs() + 1e-5).all())  # so every Lp norm too
+    on_grid = torch.round(x_adv * 255) / 255  # DDN's output is on the grid: kept as it is
+    assert torch.equal(quantize_within(on_grid, x, linf_budget=None), on_grid)
+
+
 def test_png_bytes_round_trip():
     from io import BytesIO
 

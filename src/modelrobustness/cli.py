@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,15 +56,15 @@ def _params(project: Path) -> dict[str, Any]:
 def _model(project: Path, spec: str, device: torch.device) -> Classifier:
     from .models import load_model
 
-    if spec not in MODEL_ROLES:
-        if not Path(spec).is_file():
-            raise CLIError(f"model checkpoint {spec} not found")
-        return load_model(spec, device=device)
-    path = project / "models" / f"{spec}.pt"
+    path = project / "models" / f"{spec}.pt" if spec in MODEL_ROLES else Path(spec)
     if not path.is_file():
-        raise CLIError(f"model checkpoint {path} not found: run `dvc repro` first to train "
-                       "the models (or pass --model PATH)")
-    return load_model(path, device=device)
+        hint = (": run `dvc repro` first to train the models (or pass --model PATH)"
+                if spec in MODEL_ROLES else "")
+        raise CLIError(f"model checkpoint {path} not found{hint}")
+    try:
+        return load_model(path, device=device)
+    except (RuntimeError, OSError, KeyError, TypeError) as exc:  # torch's unpickling errors
+        raise CLIError(f"{path} is not a readable ModelRobustness checkpoint: {exc}") from None
 
 
 def _image(path: str, model: Classifier, params: dict[str, Any]) -> torch.Tensor:
@@ -75,14 +76,16 @@ def _image(path: str, model: Classifier, params: dict[str, Any]) -> torch.Tensor
                       aspect=aspect)
 
 
-def _detector(project: Path, device: torch.device) -> SqueezeDetector:
+def _detector(project: Path, baseline: Classifier) -> SqueezeDetector:
+    """The squeeze_detect stage's detector: the baseline, the selected squeezers and the
+    calibrated threshold."""
     from .defenses import SqueezeDetector
 
     path = project / "metrics" / "squeeze_detect.json"
     if not path.is_file():
         raise CLIError(f"{path} not found: run `dvc repro` first to calibrate the detector")
     metrics = json.loads(path.read_text(encoding="utf-8"))
-    return SqueezeDetector(_model(project, "baseline", device), metrics["selected_squeezers"],
+    return SqueezeDetector(baseline, metrics["selected_squeezers"],
                            threshold=float(metrics["threshold"]))
 
 
@@ -108,17 +111,20 @@ def cmd_predict(args: argparse.Namespace) -> int:
     project, device = Path(args.project), resolve_device(args.device)
     params = _params(project)
     model = _model(project, args.model, device)
-    detector = _detector(project, device)
+    baseline = model if args.model == "baseline" else _model(project, "baseline", device)
+    detector = _detector(project, baseline)
     rows, failed = [], 0
     for path in args.images:
         try:
             x = _image(path, model, params)
+            # the detector's model may take another size or colour than --model
+            x_detector = x if baseline.config == model.config else _image(path, baseline, params)
         except UnreadableImage as exc:
             print(f"modelrobustness: error: {exc}", file=sys.stderr)
             failed += 1
             continue
         name, confidence = _prediction(model, x)
-        score = float(detector.score(x)[0])
+        score = float(detector.score(x_detector)[0])
         flagged = score > detector.threshold
         rows.append([path, name, f"{confidence:.4f}", f"{score:.4f}",
                      "ADVERSARIAL? (flagged)" if flagged else "clean (not flagged)"])
@@ -129,42 +135,64 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _attack_fn(args: argparse.Namespace, params: dict[str, Any]):
-    """The attack with its settings from params.yaml (``attack`` section), options applied."""
-    import torch
+def _seed(args: argparse.Namespace, params: dict[str, Any]) -> int:
+    return int(args.seed if args.seed is not None else params.get("seed", 0))
 
-    from .attacks import ddn, pgd
 
+def _attack_fn(args: argparse.Namespace, params: dict[str, Any]
+               ) -> tuple[Callable[..., torch.Tensor], str | None, float | None]:
+    """The attack with its settings from params.yaml (``attack`` section), options applied,
+    and the norm and budget the written 8-bit image must respect (PGD) or None (DDN)."""
     section = params.get("attack", {})
-    generator = torch.Generator().manual_seed(int(args.seed if args.seed is not None
-                                                  else params.get("seed", 0)))
     if args.attack == "pgd":
         cfg = dict(section.get("pgd", {}))
-        eps = float(args.eps if args.eps is not None else cfg.get("eps", 0.1))
-        steps = int(args.steps if args.steps is not None else cfg.get("steps", 40))
-        base_eps = float(cfg.get("eps", eps))
-        # the step size scales with eps, as on the pipeline's robustness curve
-        step_size = float(cfg.get("step_size", eps / 10)) * eps / base_eps
+        base_eps = float(cfg.get("eps", 0.1))
+        eps = float(args.eps if args.eps is not None else base_eps)
         norm = cfg.get("norm", "linf")
-        budget = eps if norm == "linf" else None
+        if norm == "linf":  # the written image is on the 8-bit grid: so is its budget
+            eps = math.floor(eps * 255 + 1e-6) / 255
+            if eps == 0:
+                raise CLIError("--eps is below one grey level (1/255): nothing can change")
+        steps = int(args.steps if args.steps is not None else cfg.get("steps", 40))
+        import torch
+
+        from .attacks import pgd
+
+        generator = torch.Generator().manual_seed(_seed(args, params))
+        # the step size scales with eps, as on the pipeline's robustness curve
+        step_size = float(cfg.get("step_size", base_eps / 10)) * eps / base_eps
+        # all steps (no early stop): the result lies deeper inside the adversarial region,
+        # so rounding it to 8 bits does not undo it
         return functools.partial(pgd, eps=eps, norm=norm, steps=steps, step_size=step_size,
                                  random_start=bool(cfg.get("random_start", True)),
-                                 loss="margin", early_stop=True, generator=generator), budget
+                                 loss="margin", early_stop=False, generator=generator
+                                 ), norm, eps
     cfg = dict(section.get("ddn", {}))
     steps = int(args.steps if args.steps is not None else cfg.get("steps", 100))
+    import torch
+
+    from .attacks import ddn
+
+    generator = torch.Generator().manual_seed(_seed(args, params))
     return functools.partial(ddn, steps=steps, init_norm=float(cfg.get("init_norm", 1.0)),
                              gamma=float(cfg.get("gamma", 0.05)), levels=cfg.get("levels", 256),
-                             generator=generator), None
+                             generator=generator), None, None
 
 
 def cmd_attack(args: argparse.Namespace) -> int:
+    if Path(args.out).suffix.lower() != ".png":
+        raise CLIError(f"--out {args.out}: the adversarial image is written as PNG (lossless); "
+                       "give a .png path")
+    project = Path(args.project)
+    params = _params(project)
+    attack, norm, eps = _attack_fn(args, params)  # bad options fail before any loading
+
     import torch
 
     from .device import resolve_device
     from .single_image import UnreadableImage, quantize_within, save_png
 
-    project, device = Path(args.project), resolve_device(args.device)
-    params = _params(project)
+    device = resolve_device(args.device)
     model = _model(project, args.model, device)
     try:
         x = _image(args.image, model, params)
@@ -176,9 +204,8 @@ def cmd_attack(args: argparse.Namespace) -> int:
     if label not in names:
         raise CLIError(f"--label {label!r} is not a class of this model; expected one of "
                        f"{', '.join(names)}")
-    attack, budget = _attack_fn(args, params)
     x_adv = attack(model, x.to(device), torch.tensor([names.index(label)], device=device))
-    x_adv = quantize_within(x_adv.cpu(), x, linf_budget=budget)
+    x_adv = quantize_within(x_adv.cpu(), x, linf_budget=eps if norm == "linf" else None)
     save_png(args.out, x_adv)
     after, after_conf = _prediction(model, x_adv)
     delta = (x_adv - x).flatten()
@@ -279,6 +306,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (CLIError, FileNotFoundError, ValueError) as exc:
+    except (CLIError, OSError, ValueError) as exc:
         print(f"modelrobustness: error: {exc}", file=sys.stderr)
         return 1

@@ -108,12 +108,13 @@ def accuracy_under_l2_budget(clean_correct: torch.Tensor, fooled: torch.Tensor,
 def detection_rates(clean_scores: torch.Tensor, adversarial_scores: torch.Tensor, *,
                     threshold: float) -> dict[str, float | None]:
     """Share of adversarial scores above ``threshold`` (detection rate) and of clean scores
-    above it (false-positive rate); ROC-AUC of clean (0) against adversarial (1) scores."""
+    above it (false-positive rate); ROC-AUC of clean (0) against adversarial (1) scores.
+    Without adversarial scores the detection rate and the AUC are None (not measured)."""
     from sklearn.metrics import roc_auc_score
 
     clean, adv = clean_scores.double(), adversarial_scores.double()
     out = {
-        "detection_rate": float((adv > threshold).double().mean()) if adv.numel() else 0.0,
+        "detection_rate": float((adv > threshold).double().mean()) if adv.numel() else None,
         "false_positive_rate": float((clean > threshold).double().mean()),
     }
     if adv.numel() and clean.numel():

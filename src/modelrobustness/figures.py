@@ -19,7 +19,7 @@ MODEL_STYLES = {"baseline": {"color": "tab:blue", "marker": "o"},
 def robustness_curves_png(path: str | os.PathLike, *,
                           pgd_curves: Mapping[str, pd.DataFrame],
                           l2_curves: Mapping[str, pd.DataFrame],
-                          pgd_title: str, ddn_title: str) -> None:
+                          pgd_norm: str, pgd_title: str, ddn_title: str) -> None:
     """Two panels: PGD robust accuracy against eps (columns ``eps``, ``robust_accuracy``)
     and accuracy under an L2 budget from DDN's minimal perturbations (``l2``,
     ``accuracy``), one line per model."""
@@ -27,7 +27,7 @@ def robustness_curves_png(path: str | os.PathLike, *,
     for model, curve in pgd_curves.items():
         left.plot(curve["eps"], curve["robust_accuracy"], label=model,
                   **MODEL_STYLES.get(model, {}))
-    left.set_xlabel("eps (L-inf, [0, 1] pixel units)")
+    left.set_xlabel(f"eps ({'L-inf' if pgd_norm == 'linf' else 'L2'}, [0, 1] pixel units)")
     left.set_ylabel("robust accuracy")
     left.set_title(pgd_title, fontsize=10)
     # A saturated model's curve has a long flat tail (DDN's zero-gradient random walks):
@@ -57,7 +57,7 @@ def robustness_curves_png(path: str | os.PathLike, *,
 
 def roc_png(path: str | os.PathLike, *, roc: Mapping[str, pd.DataFrame],
             auc: Mapping[str, float],
-            operating_points: Mapping[str, Mapping[str, tuple[float, float]]],
+            operating_points: Mapping[str, Mapping[str, tuple[float, float | None]]],
             title: str) -> None:
     """ROC curves of the detector per attack (columns ``fpr``, ``tpr``), with each
     threshold's operating point ``{threshold_name: {attack: (fpr, tpr)}}`` marked."""
@@ -71,6 +71,8 @@ def roc_png(path: str | os.PathLike, *, roc: Mapping[str, pd.DataFrame],
     for name, points in operating_points.items():
         marker = next(markers)
         for attack, (fpr, tpr) in points.items():
+            if tpr is None:  # no successful adversarial examples of that attack
+                continue
             ax.plot([fpr], [tpr], marker=marker, linestyle="none", color=colors.get(attack),
                     markeredgecolor="black", label=f"{name}, {attack.upper()}")
     ax.plot([0, 1], [0, 1], linestyle=":", color="grey")

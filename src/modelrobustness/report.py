@@ -8,7 +8,7 @@ that ``python -m modelrobustness report --readme README.md`` copies into the REA
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .summary import ATTACKED_MODELS, summary_rows
@@ -37,7 +37,7 @@ def fmt_flag(value: bool | None) -> str:
     return DASH if value is None else ("**yes**" if value else "no")
 
 
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]],
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], *,
                    align: str) -> str:
     """A GitHub markdown table; ``align`` has one letter per column, ``l`` or ``r``."""
     rule = ["---:" if a == "r" else "---" for a in align]
@@ -45,7 +45,7 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]],
     return "\n".join("| " + " | ".join(line) + " |" for line in lines)
 
 
-SUMMARY_COLUMNS: tuple[tuple[str, str, Any], ...] = (
+SUMMARY_COLUMNS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
     ("model", "model", str),
     ("defense", "defense", str),
     ("attack", "attack", str),
@@ -63,7 +63,7 @@ def summary_table(summary: dict[str, Any]) -> str:
     """The model x defense x attack table (the CLI's ``report`` prints it too)."""
     rows = [[fmt(row.get(key)) for _, key, fmt in SUMMARY_COLUMNS]
             for row in summary_rows(summary)]
-    return markdown_table([c[0] for c in SUMMARY_COLUMNS], rows, "lll" + "r" * 6 + "l")
+    return markdown_table([c[0] for c in SUMMARY_COLUMNS], rows, align="lll" + "r" * 6 + "l")
 
 
 def curve_table(summary: dict[str, Any]) -> str:
@@ -71,22 +71,22 @@ def curve_table(summary: dict[str, Any]) -> str:
     eps = sorted(curves["baseline"], key=float)
     rows = [[model, *(fmt_fraction(curves[model].get(e)) for e in eps)]
             for model in ATTACKED_MODELS]
-    return markdown_table(["eps", *eps], rows, "l" + "r" * len(eps))
+    return markdown_table(["eps", *eps], rows, align="l" + "r" * len(eps))
 
 
 def lipschitz_table(summary: dict[str, Any]) -> str:
     rows = [[model, fmt_large(summary["models"][model]["lipschitz_upper_bound"]),
              fmt_large(summary["models"][model]["local_lipschitz"])]
             for model in ATTACKED_MODELS]
-    return markdown_table(["model", "upper bound (product of layer norms)",
-                           "local estimate (largest margin-gradient norm)"], rows, "lrr")
+    return markdown_table(["model", "upper bound: product of layer norms",
+                           "local estimate: largest margin-gradient norm"], rows, align="lrr")
 
 
 def models_table(summary: dict[str, Any]) -> str:
     models = summary["models"]
     rows = [[role, fmt_fraction(models[role]["test_accuracy"]),
              fmt_fraction(models[role]["macro_f1"])] for role in models]
-    return markdown_table(["model", "test accuracy", "macro F1"], rows, "lrr")
+    return markdown_table(["model", "test accuracy", "macro F1"], rows, align="lrr")
 
 
 def detector_table(summary: dict[str, Any]) -> str:
@@ -101,25 +101,30 @@ def detector_table(summary: dict[str, Any]) -> str:
          fmt_fraction(fixed["detection_rate"]["pgd"]),
          fmt_fraction(fixed["detection_rate"]["ddn"]),
          fmt_fraction(fixed["clean_false_positive_rate"])],
-        ["plain PGD (margin) / adaptive PGD (BPDA), detected at the calibrated threshold",
+        [f"margin-loss PGD, all {s['adaptive_steps']} steps: plain / adaptive (BPDA), "
+         "detected at the calibrated threshold",
          f"{fmt_fraction(s['plain_pgd_detection_rate'])} / "
          f"{fmt_fraction(s['adaptive_pgd_detection_rate'])}", "", ""],
     ]
     return markdown_table(["on the test split", "PGD", "DDN", "clean false positives"],
-                          rows, "lrrr")
+                          rows, align="lrrr")
 
 
 def _masking_sentence(summary: dict[str, Any]) -> str:
     row = summary["robustness"]["student"]["distillation"]["pgd"]
     by_loss = ", ".join(f"{loss} {fmt_fraction(v)}" for loss, v in row["by_loss"].items())
-    verdict = ("flagged as **gradient masking**: the naive attack's robust accuracy is at "
-               "least 5 points above the adaptive one's" if row["gradient_masking"] else
-               "not flagged as gradient masking")
+    if row["gradient_masking"] is None:
+        verdict = "gradient masking not assessed (it needs both the ce and margin losses)"
+    elif row["gradient_masking"]:
+        verdict = ("flagged as **gradient masking**: the naive (ce) attack's robust accuracy "
+                   "is at least 5 points above the margin loss's")
+    else:
+        verdict = "not flagged as gradient masking"
     return (f"Robust accuracy of the distilled student under PGD by loss: {by_loss}; "
             f"{verdict}.")
 
 
-def results_markdown(summary: dict[str, Any], figures: str = FIGURES) -> str:
+def results_markdown(summary: dict[str, Any], *, figures: str = FIGURES) -> str:
     """The report's results part (the README's "Results" section); image links relative to
     ``figures``."""
     pgd, ddn, squeezing = summary["pgd"], summary["ddn"], summary["squeezing"]
@@ -131,7 +136,7 @@ def results_markdown(summary: dict[str, Any], figures: str = FIGURES) -> str:
         f"steps; both on the first {pgd['samples']} test images. The student is distilled "
         f"at T = {student['temperature']:g} and deployed at T = 1. The detector is feature "
         f"squeezing on the baseline ({' + '.join(squeezing['squeezers'])}), its threshold "
-        f"calibrated for {fmt_fraction(squeezing['fpr'])} false positives on clean "
+        f"calibrated for a false-positive rate of {fmt_fraction(squeezing['fpr'])} on clean "
         "validation images.",
         "",
         summary_table(summary),
@@ -141,8 +146,9 @@ def results_markdown(summary: dict[str, Any], figures: str = FIGURES) -> str:
         "success*: share of the clean-correct images fooled; *detected*: share of the "
         "successful adversarial examples the detector flags; *fooled and undetected*: share "
         "of the clean-correct images fooled without being flagged; *DDN median L2*: median "
-        "norm of DDN's minimal successful perturbations. *Adaptive PGD* attacks classifier "
-        "and detector together (BPDA through the squeezers).",
+        "norm of DDN's minimal successful perturbations. The detector is scored on the images "
+        "fooled by any PGD loss, so its PGD row counts those; *adaptive PGD* attacks "
+        "classifier and detector together (BPDA through the squeezers).",
         "",
         _masking_sentence(summary),
         "",
@@ -157,7 +163,10 @@ def results_markdown(summary: dict[str, Any], figures: str = FIGURES) -> str:
         "",
         detector_table(summary),
         "",
-        "Lipschitz constants of the logits w.r.t. the L2 norm of the [0, 1] input:",
+        "Lipschitz estimates with respect to the L2 norm of the [0, 1] input: an upper bound "
+        "for the logits, and the largest input-gradient norm of the logit margin over the "
+        "test images (the margin is sqrt(2)-Lipschitz in the logits, so the local estimate "
+        "is at most sqrt(2) times the bound):",
         "",
         lipschitz_table(summary),
         "",
@@ -203,8 +212,9 @@ def render_report(summary: dict[str, Any], *, examples: Sequence[tuple[str, str]
 
 def results_section(report_text: str) -> str:
     """The part of a report between the results markers (markers included)."""
-    start, end = report_text.find(RESULTS_BEGIN), report_text.find(RESULTS_END)
-    if start < 0 or end < start:
+    start = report_text.find(RESULTS_BEGIN)
+    end = report_text.find(RESULTS_END, max(start, 0))
+    if start < 0 or end < 0:
         raise ValueError("the report has no results section (markers missing)")
     return report_text[start:end + len(RESULTS_END)]
 

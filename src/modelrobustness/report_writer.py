@@ -44,6 +44,7 @@ def write_report(summary: dict[str, Any], *, plots_dir: str | Path, out_dir: str
                         for m in ATTACKED_MODELS},
             l2_curves={m: pd.read_csv(plots / f"attack_ddn_{m}" / "accuracy_vs_l2.csv")
                        for m in ATTACKED_MODELS},
+            pgd_norm=pgd["norm"],
             pgd_title=f"PGD ({pgd['norm']}, {pgd['steps']} steps, {pgd['samples']} images)",
             ddn_title=f"DDN ({ddn['steps']} steps): accuracy under an L2 budget")
         squeezing = summary["squeezing"]

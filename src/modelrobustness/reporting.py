@@ -11,11 +11,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from .files import atomic_write_bytes  # noqa: E402
 
 
-def save_figure(fig, path: str | os.PathLike, *, dpi: int = 80) -> None:
+def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = 80) -> None:
     """Write ``fig`` as a PNG atomically and close it. No software tag or timestamp in the
     file, so equal inputs give equal bytes."""
     buffer = io.BytesIO()

@@ -242,7 +242,7 @@ def evaluate_ddn(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, steps: i
         "clean_accuracy": _rate(clean_correct),
         "attack_success_rate": _rate(success, of=clean_correct),
         "robust_accuracy": _rate(clean_correct & ~success),
-        "median_l2": float(statistics.median(found.tolist())) if found.numel() else 0.0,
+        "median_l2": float(statistics.median(found.tolist())) if found.numel() else None,
         **_norm_stats(linf, l2, success),
         "seconds": round(seconds, 3),
         "images_per_second": round(len(target) / max(seconds, 1e-9), 1),

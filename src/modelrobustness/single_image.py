@@ -29,7 +29,7 @@ def load_image(path: str | os.PathLike, *, size: int, channels: int,
     except OSError as exc:
         raise UnreadableImage(f"cannot read {path}: {exc.strerror or exc}") from exc
     try:
-        image = decode_image(data)
+        image = decode_image(data, draft_size=size)
     except ImageRejected as exc:
         raise UnreadableImage(f"{path} is not a usable image ({exc.reason}: "
                               f"{exc.detail})") from exc
@@ -40,14 +40,18 @@ def load_image(path: str | os.PathLike, *, size: int, channels: int,
 
 def quantize_within(x_adv: torch.Tensor, x: torch.Tensor, *, linf_budget: float | None
                     ) -> torch.Tensor:
-    """Round ``x_adv`` to 8-bit grey levels; with ``linf_budget``, round towards ``x`` where
-    plain rounding would step outside the L-inf ball around ``x`` (``x`` is on the 8-bit
-    grid already, so the result stays within budget and in [0, 1])."""
-    levels = torch.round(x_adv * 255.0)
-    if linf_budget is not None:
-        base = torch.round(x * 255.0)
-        reach = np.floor(linf_budget * 255.0 + 1e-6)
-        levels = torch.minimum(torch.maximum(levels, base - reach), base + reach)
+    """``x_adv`` on the 8-bit grid of ``x`` (which is on it already), in [0, 1].
+
+    With ``linf_budget``: rounded to the nearest grey level, then clamped into the L-inf
+    ball around ``x``. Without: each pixel's change is truncated towards ``x``, so no
+    pixel moves further than in ``x_adv`` and no Lp norm of the perturbation grows (the
+    L2 budget of PGD or any norm DDN found is kept)."""
+    base = torch.round(x * 255.0)
+    if linf_budget is None:
+        change = x_adv * 255.0 - base  # in grey levels; 1e-3 absorbs float error on-grid
+        return (base + torch.trunc(change + torch.sign(change) * 1e-3)).clamp(0, 255) / 255.0
+    reach = np.floor(linf_budget * 255.0 + 1e-6)
+    levels = torch.minimum(torch.maximum(torch.round(x_adv * 255.0), base - reach), base + reach)
     return levels.clamp(0, 255) / 255.0
 
 

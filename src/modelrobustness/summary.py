@@ -57,7 +57,8 @@ def _ddn_row(ddn: dict[str, Any]) -> dict[str, Any]:
 def _detected_row(row: dict[str, Any], detection_rate: float) -> dict[str, Any]:
     """An attack's row seen through the detector: the classifier's numbers plus the share
     of its successful adversarial examples flagged, and the share of clean-correct samples
-    that end up fooled *and* unflagged."""
+    that end up fooled *and* unflagged (exact when ``detection_rate`` was measured on
+    exactly the examples counted in ``attack_success_rate``)."""
     success = row["attack_success_rate"]
     undetected = (None if detection_rate is None or success is None
                   else success * (1.0 - detection_rate))
@@ -79,11 +80,17 @@ def build_summary(stage: dict[str, dict[str, Any]],
     ddn = {m: stage[f"attack_ddn_{m}"] for m in ATTACKED_MODELS}
     plain, adaptive = squeeze["adaptive"]["plain"], squeeze["adaptive"]["adaptive"]
     baseline_pgd = _pgd_row(pgd["baseline"])
+    # The detector is scored on the images fooled by *any* PGD loss (the stage's saved
+    # adversarial set): its row uses that set's rates, so "fooled and undetected" is exact.
+    clean, robust_all = pgd["baseline"]["clean_accuracy"], pgd["baseline"][
+        "robust_accuracy_all_losses"]
+    pgd_any_loss = {"clean_accuracy": clean, "robust_accuracy": robust_all,
+                    "attack_success_rate": (clean - robust_all) / clean if clean else None}
     robustness = {
         "baseline": {
             "none": {"pgd": baseline_pgd, "ddn": _ddn_row(ddn["baseline"])},
             "squeezing": {
-                "pgd": _detected_row(baseline_pgd, squeeze["detection_rate"]["pgd"]),
+                "pgd": _detected_row(pgd_any_loss, squeeze["detection_rate"]["pgd"]),
                 "ddn": _detected_row(_ddn_row(ddn["baseline"]),
                                      squeeze["detection_rate"]["ddn"]),
                 "pgd_adaptive": {
@@ -126,6 +133,7 @@ def build_summary(stage: dict[str, dict[str, Any]],
             "roc_auc": dict(squeeze["roc_auc"]),
             "detection_rate": dict(squeeze["detection_rate"]),
             "fixed_threshold": dict(squeeze["fixed_threshold"]),
+            "adaptive_steps": squeeze["adaptive"]["steps"],
             "plain_pgd_detection_rate": plain["detection_rate"],
             "adaptive_pgd_detection_rate": adaptive["detection_rate"],
         },
