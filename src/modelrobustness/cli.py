@@ -118,7 +118,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         try:
             x = _image(path, model, params)
             # the detector's model may take another size or colour than --model
-            x_detector = x if baseline.config == model.config else _image(path, baseline, params)
+            same_input = ((baseline.config.image_size, baseline.config.in_channels)
+                          == (model.config.image_size, model.config.in_channels))
+            x_detector = x if same_input else _image(path, baseline, params)
         except UnreadableImage as exc:
             print(f"modelrobustness: error: {exc}", file=sys.stderr)
             failed += 1
@@ -135,15 +137,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _seed(args: argparse.Namespace, params: dict[str, Any]) -> int:
-    return int(args.seed if args.seed is not None else params.get("seed", 0))
-
-
 def _attack_fn(args: argparse.Namespace, params: dict[str, Any]
                ) -> tuple[Callable[..., torch.Tensor], str | None, float | None]:
     """The attack with its settings from params.yaml (``attack`` section), options applied,
-    and the norm and budget the written 8-bit image must respect (PGD) or None (DDN)."""
+    and the norm and budget the written 8-bit image must respect (PGD) or None (DDN).
+    Options are checked before torch is imported, so a bad one fails at once."""
     section = params.get("attack", {})
+    seed = int(args.seed if args.seed is not None else params.get("seed", 0))
     if args.attack == "pgd":
         cfg = dict(section.get("pgd", {}))
         base_eps = float(cfg.get("eps", 0.1))
@@ -153,30 +153,26 @@ def _attack_fn(args: argparse.Namespace, params: dict[str, Any]
             eps = math.floor(eps * 255 + 1e-6) / 255
             if eps == 0:
                 raise CLIError("--eps is below one grey level (1/255): nothing can change")
-        steps = int(args.steps if args.steps is not None else cfg.get("steps", 40))
-        import torch
-
-        from .attacks import pgd
-
-        generator = torch.Generator().manual_seed(_seed(args, params))
-        # the step size scales with eps, as on the pipeline's robustness curve
-        step_size = float(cfg.get("step_size", base_eps / 10)) * eps / base_eps
-        # all steps (no early stop): the result lies deeper inside the adversarial region,
-        # so rounding it to 8 bits does not undo it
-        return functools.partial(pgd, eps=eps, norm=norm, steps=steps, step_size=step_size,
-                                 random_start=bool(cfg.get("random_start", True)),
-                                 loss="margin", early_stop=False, generator=generator
-                                 ), norm, eps
-    cfg = dict(section.get("ddn", {}))
-    steps = int(args.steps if args.steps is not None else cfg.get("steps", 100))
+        # the step size scales with eps, as on the pipeline's robustness curve; all steps
+        # (no early stop): the result lies deeper inside the adversarial region, so rounding
+        # it to 8 bits does not undo it
+        options = {"eps": eps, "norm": norm, "loss": "margin", "early_stop": False,
+                   "steps": int(args.steps if args.steps is not None else cfg.get("steps", 40)),
+                   "step_size": float(cfg.get("step_size", base_eps / 10)) * eps / base_eps,
+                   "random_start": bool(cfg.get("random_start", True))}
+    else:
+        cfg = dict(section.get("ddn", {}))
+        norm, eps = None, None
+        options = {"steps": int(args.steps if args.steps is not None else cfg.get("steps", 100)),
+                   "init_norm": float(cfg.get("init_norm", 1.0)),
+                   "gamma": float(cfg.get("gamma", 0.05)), "levels": cfg.get("levels", 256)}
     import torch
 
-    from .attacks import ddn
+    from .attacks import ddn, pgd
 
-    generator = torch.Generator().manual_seed(_seed(args, params))
-    return functools.partial(ddn, steps=steps, init_norm=float(cfg.get("init_norm", 1.0)),
-                             gamma=float(cfg.get("gamma", 0.05)), levels=cfg.get("levels", 256),
-                             generator=generator), None, None
+    attack = pgd if args.attack == "pgd" else ddn
+    return functools.partial(attack, **options,
+                             generator=torch.Generator().manual_seed(seed)), norm, eps
 
 
 def cmd_attack(args: argparse.Namespace) -> int:
