@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -130,7 +131,7 @@ def test_attack_writes_the_adversarial_image(tiny_pipeline, images, tmp_path, at
         import yaml
 
         eps = yaml.safe_load((repo / "params.yaml").read_text())["attack"]["pgd"]["eps"]
-        assert float(delta.abs().max()) <= eps + 1e-6
+        assert float(delta.abs().max()) <= math.floor(eps * 255 + 1e-6) / 255 + 1e-6
     verdict = result.stdout.splitlines()[-1]
     assert verdict.startswith("fooled;" if after != before else "not fooled:"), verdict
     if attack == "pgd":  # eps 0.1, all steps: a 28x28 silhouette model does not survive
@@ -148,9 +149,17 @@ def test_attack_rejects_bad_input(tiny_pipeline, images, tmp_path):
     assert result.returncode == 1 and f"{images['bad']} is not a usable image" in result.stderr
     result = cli(repo, "attack", images["png"], "--attack", "pgd", "--out", tmp_path / "a.jpg")
     assert result.returncode == 1 and "give a .png path" in result.stderr
-    result = cli(repo, "attack", images["png"], "--attack", "pgd", "--eps", "0.001",
-                 "--out", tmp_path / "a.png")
-    assert result.returncode == 1 and "below one grey level" in result.stderr
+    for options, message in ((["--eps", "0.001"], "below one grey level"),
+                             (["--eps", "-0.05"], "--eps is -0.05; expected a number > 0"),
+                             (["--steps", "0"], "--steps is 0; expected at least 1")):
+        result = cli(repo, "attack", images["png"], "--attack", "pgd", *options,
+                     "--out", tmp_path / "a.png")
+        assert result.returncode == 1 and message in result.stderr, result.stderr
+    not_a_model = tmp_path.parent / "not_a_model.pt"
+    not_a_model.write_bytes(b"\x80\x04 not a checkpoint")
+    result = cli(repo, "predict", "--model", not_a_model, images["png"])
+    assert result.returncode == 1 and "is not a readable ModelRobustness checkpoint" in \
+        result.stderr
     assert "Traceback" not in result.stderr and not list(tmp_path.iterdir())
 
 

@@ -114,18 +114,23 @@ def test_pipeline_end_to_end(tiny_pipeline: tuple[Path, str]):
     for name, content in report.items():
         assert (repo / "reports" / name).read_bytes() == content, name
 
-    # a changed training parameter reruns only training
+    # a changed distillation parameter reruns the distillation branch and the report only
     run(repo, "git", "add", "-A")
     run(repo, "git", "commit", "-qm", "baseline run")
-    exp = run(repo, "dvc", "exp", "run", "-S", "train.epochs=4")
-    for stage in ("train_baseline", "train_teacher", "attack_pgd@baseline", "squeeze_detect"):
+    exp = run(repo, "dvc", "exp", "run", "-S", "distill.temperature=10")
+    for stage in ("train_teacher", "train_student", "attack_pgd@student", "attack_ddn@student",
+                  "evaluate"):
         assert f"Running stage '{stage}'" in exp
-    assert "Running stage 'download'" not in exp and "Running stage 'split'" not in exp
-    diff = run(repo, "dvc", "metrics", "diff", "--json")
-    changed = json.loads(diff)["metrics/train_baseline.json"]
-    assert changed["epochs"] == {"old": 3, "new": 4, "diff": 1}
+    for stage in ("download", "split", "train_baseline", "attack_pgd@baseline",
+                  "attack_ddn@baseline", "squeeze_detect"):
+        assert f"Running stage '{stage}'" not in exp
+    diff = json.loads(run(repo, "dvc", "metrics", "diff", "--json"))
+    assert diff["metrics/train_student.json"]["temperature"] == {"old": 20.0, "new": 10.0,
+                                                                 "diff": -10.0}
+    assert "metrics/train_baseline.json" not in diff
+    assert diff["metrics/evaluate.json"]["models.student.temperature"]["new"] == 10.0
     table = run(repo, "dvc", "exp", "show", "--csv")
-    assert "train.epochs" in table.splitlines()[0]
+    assert "distill.temperature" in table.splitlines()[0]
 
     # dvc plots show renders the training curves and the confusion matrix
     html_out = run(repo, "dvc", "plots", "show", "-o", "plots_html")

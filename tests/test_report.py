@@ -4,6 +4,7 @@ template renders without network; single-image helpers keep the attack's budget.
 from __future__ import annotations
 
 import configparser
+import json
 import re
 import shutil
 import subprocess
@@ -13,9 +14,11 @@ import pytest
 import torch
 
 from modelrobustness.report import results_section, splice_results
+from modelrobustness.report_writer import write_report
 from modelrobustness.single_image import png_bytes, quantize_within
+from modelrobustness.summary import STAGE_METRICS, build_summary
 
-from report_checks import assert_report_matches_metrics
+from report_checks import assert_report_matches_metrics, markdown_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "templates" / "plots_offline.html"
@@ -34,6 +37,44 @@ def test_readme_results_section_is_the_reports():
         "`python -m modelrobustness report --readme README.md`")
     for link in re.findall(r"\]\((reports/figures/[^)]+)\)", results_section(readme)):
         assert (ROOT / link).is_file(), link
+
+
+def test_report_of_a_degenerate_run_says_not_measured(tmp_path):
+    """Nothing found by DDN on the student, no DDN examples for the detector, nothing fooled
+    by the adaptive attack: those cells read "–", the figures are still drawn, and every
+    other number still matches the metrics files."""
+    metrics = {p.stem: json.loads(p.read_text()) for p in (ROOT / "metrics").glob("*.json")}
+    ddn = metrics["attack_ddn_student"]
+    ddn.update(median_l2=None, attack_success_rate=0.0, robust_accuracy=ddn["clean_accuracy"])
+    squeeze = metrics["squeeze_detect"]
+    squeeze["detection_rate"]["ddn"] = squeeze["roc_auc"]["ddn"] = None
+    squeeze["fixed_threshold"]["detection_rate"]["ddn"] = None
+    squeeze["adaptive"]["adaptive"].update(misclassified_rate=0.0, detection_rate=None,
+                                           undetected_success_rate=0.0)
+    plots = tmp_path / "plots"
+    shutil.copytree(ROOT / "plots", plots)
+    (plots / "squeeze_detect" / "roc_ddn.csv").unlink()
+    (plots / "attack_ddn_student" / "accuracy_vs_l2.csv").write_text("l2,accuracy\n0.0,0.9\n")
+    stage = {name: metrics[name] for name in STAGE_METRICS}
+    lipschitz = {m: {"lipschitz_upper_bound": 10.0, "local_lipschitz": 1.0}
+                 for m in ("baseline", "student")}
+    summary = build_summary(stage, lipschitz)
+    metrics["evaluate"] = summary
+    out = tmp_path / "metrics"
+    out.mkdir()
+    for name, values in metrics.items():
+        (out / f"{name}.json").write_text(json.dumps(values))
+    class_names = sorted(metrics["train_baseline"]["per_class_f1"])
+    write_report(summary, plots_dir=plots, out_dir=tmp_path / "reports", class_names=class_names)
+    report = (tmp_path / "reports" / "robustness.md").read_text()
+    assert_report_matches_metrics(report, out)
+    rows = {(r["model"], r["defense"], r["attack"]): r
+            for r in markdown_tables(report)[0]}
+    assert rows[("student", "distillation", "DDN")]["DDN median L2"] == "–"
+    assert rows[("baseline", "feature squeezing", "DDN")]["detected"] == "–"
+    assert rows[("baseline", "feature squeezing", "adaptive PGD (BPDA)")]["detected"] == "–"
+    for name in ("robustness_curves.png", "roc.png", "confusion_matrices.png"):
+        assert (tmp_path / "reports" / "figures" / name).read_bytes().startswith(b"\x89PNG")
 
 
 def test_splice_needs_the_markers():

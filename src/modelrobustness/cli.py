@@ -11,6 +11,7 @@ import argparse
 import functools
 import json
 import math
+import pickle
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -63,8 +64,11 @@ def _model(project: Path, spec: str, device: torch.device) -> Classifier:
         raise CLIError(f"model checkpoint {path} not found{hint}")
     try:
         return load_model(path, device=device)
-    except (RuntimeError, OSError, KeyError, TypeError) as exc:  # torch's unpickling errors
-        raise CLIError(f"{path} is not a readable ModelRobustness checkpoint: {exc}") from None
+    except (pickle.UnpicklingError, EOFError, RuntimeError, OSError, KeyError, TypeError,
+            ValueError) as exc:  # what torch.load(weights_only=True) raises on other files
+        # (torch's own message suggests weights_only=False: not advice to pass on)
+        raise CLIError(f"{path} is not a readable ModelRobustness checkpoint "
+                       f"({type(exc).__name__})") from None
 
 
 def _image(path: str, model: Classifier, params: dict[str, Any]) -> torch.Tensor:
@@ -144,6 +148,10 @@ def _attack_fn(args: argparse.Namespace, params: dict[str, Any]
     Options are checked before torch is imported, so a bad one fails at once."""
     section = params.get("attack", {})
     seed = int(args.seed if args.seed is not None else params.get("seed", 0))
+    if args.eps is not None and not args.eps > 0:
+        raise CLIError(f"--eps is {args.eps}; expected a number > 0")
+    if args.steps is not None and args.steps < 1:
+        raise CLIError(f"--steps is {args.steps}; expected at least 1")
     if args.attack == "pgd":
         cfg = dict(section.get("pgd", {}))
         base_eps = float(cfg.get("eps", 0.1))
@@ -159,7 +167,8 @@ def _attack_fn(args: argparse.Namespace, params: dict[str, Any]
         options = {"eps": eps, "norm": norm, "loss": "margin", "early_stop": False,
                    "steps": int(args.steps if args.steps is not None else cfg.get("steps", 40)),
                    "step_size": float(cfg.get("step_size", base_eps / 10)) * eps / base_eps,
-                   "random_start": bool(cfg.get("random_start", True))}
+                   "random_start": bool(cfg.get("random_start", True)),
+                   "restarts": int(cfg.get("restarts", 1))}
     else:
         cfg = dict(section.get("ddn", {}))
         norm, eps = None, None

@@ -19,8 +19,11 @@ from .attacks.common import eval_mode, margin
 
 
 def conv_operator_norm(conv: nn.Conv2d, input_shape: tuple[int, int, int], *,
-                       iterations: int = 50, seed: int = 0) -> float:
-    """Largest singular value of ``conv`` (bias ignored) on inputs of shape C x H x W."""
+                       max_iterations: int = 1000, tol: float = 1e-6, seed: int = 0) -> float:
+    """Largest singular value of ``conv`` (bias ignored) on inputs of shape C x H x W.
+
+    Power iteration approaches it from below: it runs until the estimate changes by less
+    than ``tol`` (relative) between iterations, or ``max_iterations``."""
     generator = torch.Generator().manual_seed(seed)
     weight = conv.weight.detach()
     v = torch.randn((1, *input_shape), generator=generator).to(weight)
@@ -31,9 +34,11 @@ def conv_operator_norm(conv: nn.Conv2d, input_shape: tuple[int, int, int], *,
 
     out_shape = forward(v).shape
     sigma = 0.0
-    for _ in range(iterations):
+    for _ in range(max_iterations):
         u = forward(v)
-        sigma = float(u.norm())
+        previous, sigma = sigma, float(u.norm())
+        if abs(sigma - previous) <= tol * sigma:
+            break
         u = u / max(sigma, 1e-12)
         # the adjoint of a strided convolution: a transposed convolution of matching size
         back = F.conv_transpose2d(u, weight, None, conv.stride, conv.padding,

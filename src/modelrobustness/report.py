@@ -146,16 +146,19 @@ def results_markdown(summary: dict[str, Any], *, figures: str = FIGURES) -> str:
         "success*: share of the clean-correct images fooled; *detected*: share of the "
         "successful adversarial examples the detector flags; *fooled and undetected*: share "
         "of the clean-correct images fooled without being flagged; *DDN median L2*: median "
-        "norm of DDN's minimal successful perturbations. The detector is scored on the images "
-        "fooled by any PGD loss, so its PGD row counts those; *adaptive PGD* attacks "
-        "classifier and detector together (BPDA through the squeezers).",
+        "norm of DDN's minimal successful perturbations. PGD counts an image as robust only "
+        "when it survives every loss (per-sample worst case); the detector is scored on "
+        "exactly the images it fooled. *Adaptive PGD* attacks classifier and detector "
+        "together (BPDA through the squeezers).",
         "",
         _masking_sentence(summary),
         "",
         f"![PGD and DDN robustness curves of baseline and student]({figures}/"
         "robustness_curves.png)",
         "",
-        f"PGD robust accuracy at each eps ({pgd['norm']}):",
+        f"PGD robust accuracy at each eps ({pgd['norm']}; each eps re-attacks the images that "
+        "survived the smaller one, with the curve's losses, so at the headline eps it can lie "
+        "below the table's value):",
         "",
         curve_table(summary),
         "",

@@ -202,10 +202,11 @@ def _adaptive(model: nn.Module, detector: SqueezeDetector,
         adv = attack_in_batches(attack, x, y, batch_size=batch_size, device=device, desc=name)
         fooled = predict_logits(model, adv, device=device).argmax(1) != y
         flagged = detector.predict(adv)
-        total = max(len(x), 1)
-        out[name] = {
-            "misclassified_rate": float(fooled.sum()) / total,
-            "detection_rate": float((flagged & fooled).sum()) / max(int(fooled.sum()), 1),
-            "undetected_success_rate": float((fooled & ~flagged).sum()) / total,
+        total, n_fooled = len(x), int(fooled.sum())
+        out[name] = {  # None: nothing to measure on (no samples, or none fooled)
+            "misclassified_rate": n_fooled / total if total else None,
+            "detection_rate": float((flagged & fooled).sum()) / n_fooled if n_fooled else None,
+            "undetected_success_rate": (float((fooled & ~flagged).sum()) / total
+                                        if total else None),
         }
     return out

@@ -36,10 +36,14 @@ def read_stage_metrics(metrics_dir: str | Path = "metrics") -> dict[str, dict[st
 
 
 def _pgd_row(pgd: dict[str, Any]) -> dict[str, Any]:
+    """PGD's row: an image counts as robust only when it survives every loss (per-sample
+    worst case, ``robust_accuracy_all_losses``), which is also the set of adversarial
+    examples the attack stage saves and the detector is scored on."""
+    clean, robust = pgd["clean_accuracy"], pgd["robust_accuracy_all_losses"]
     return {
-        "clean_accuracy": pgd["clean_accuracy"],
-        "robust_accuracy": pgd["robust_accuracy"],
-        "attack_success_rate": pgd["attack_success_rate"],
+        "clean_accuracy": clean,
+        "robust_accuracy": robust,
+        "attack_success_rate": (clean - robust) / clean if clean else None,
         "gradient_masking": pgd["gradient_masking"],
         "by_loss": dict(pgd["by_loss"]),
     }
@@ -80,17 +84,15 @@ def build_summary(stage: dict[str, dict[str, Any]],
     ddn = {m: stage[f"attack_ddn_{m}"] for m in ATTACKED_MODELS}
     plain, adaptive = squeeze["adaptive"]["plain"], squeeze["adaptive"]["adaptive"]
     baseline_pgd = _pgd_row(pgd["baseline"])
-    # The detector is scored on the images fooled by *any* PGD loss (the stage's saved
-    # adversarial set): its row uses that set's rates, so "fooled and undetected" is exact.
-    clean, robust_all = pgd["baseline"]["clean_accuracy"], pgd["baseline"][
-        "robust_accuracy_all_losses"]
-    pgd_any_loss = {"clean_accuracy": clean, "robust_accuracy": robust_all,
-                    "attack_success_rate": (clean - robust_all) / clean if clean else None}
+    # the detector is scored on the images fooled by any PGD loss, the row's success set,
+    # so "fooled and undetected" is exact
+    pgd_detected = {k: v for k, v in baseline_pgd.items()
+                    if k not in ("gradient_masking", "by_loss")}
     robustness = {
         "baseline": {
             "none": {"pgd": baseline_pgd, "ddn": _ddn_row(ddn["baseline"])},
             "squeezing": {
-                "pgd": _detected_row(pgd_any_loss, squeeze["detection_rate"]["pgd"]),
+                "pgd": _detected_row(pgd_detected, squeeze["detection_rate"]["pgd"]),
                 "ddn": _detected_row(_ddn_row(ddn["baseline"]),
                                      squeeze["detection_rate"]["ddn"]),
                 "pgd_adaptive": {
