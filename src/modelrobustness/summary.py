@@ -35,18 +35,20 @@ def read_stage_metrics(metrics_dir: str | Path = "metrics") -> dict[str, dict[st
     return out
 
 
-def _pgd_row(pgd: dict[str, Any]) -> dict[str, Any]:
+def _pgd_row(pgd: dict[str, Any], *, with_masking: bool) -> dict[str, Any]:
     """PGD's row: an image counts as robust only when it survives every loss (per-sample
     worst case, ``robust_accuracy_all_losses``), which is also the set of adversarial
-    examples the attack stage saves and the detector is scored on."""
+    examples the attack stage saves and the detector is scored on. ``with_masking`` adds
+    the classifier's gradient-masking flag and its robust accuracy per loss."""
     clean, robust = pgd["clean_accuracy"], pgd["robust_accuracy_all_losses"]
-    return {
+    row = {
         "clean_accuracy": clean,
         "robust_accuracy": robust,
         "attack_success_rate": (clean - robust) / clean if clean else None,
-        "gradient_masking": pgd["gradient_masking"],
-        "by_loss": dict(pgd["by_loss"]),
     }
+    if with_masking:
+        row.update(gradient_masking=pgd["gradient_masking"], by_loss=dict(pgd["by_loss"]))
+    return row
 
 
 def _ddn_row(ddn: dict[str, Any]) -> dict[str, Any]:
@@ -83,16 +85,15 @@ def build_summary(stage: dict[str, dict[str, Any]],
     pgd = {m: stage[f"attack_pgd_{m}"] for m in ATTACKED_MODELS}
     ddn = {m: stage[f"attack_ddn_{m}"] for m in ATTACKED_MODELS}
     plain, adaptive = squeeze["adaptive"]["plain"], squeeze["adaptive"]["adaptive"]
-    baseline_pgd = _pgd_row(pgd["baseline"])
-    # the detector is scored on the images fooled by any PGD loss, the row's success set,
-    # so "fooled and undetected" is exact
-    pgd_detected = {k: v for k, v in baseline_pgd.items()
-                    if k not in ("gradient_masking", "by_loss")}
+    baseline_pgd = _pgd_row(pgd["baseline"], with_masking=True)
     robustness = {
         "baseline": {
             "none": {"pgd": baseline_pgd, "ddn": _ddn_row(ddn["baseline"])},
             "squeezing": {
-                "pgd": _detected_row(pgd_detected, squeeze["detection_rate"]["pgd"]),
+                # the detector is scored on exactly the row's fooled images: "fooled and
+                # undetected" is exact
+                "pgd": _detected_row(_pgd_row(pgd["baseline"], with_masking=False),
+                                     squeeze["detection_rate"]["pgd"]),
                 "ddn": _detected_row(_ddn_row(ddn["baseline"]),
                                      squeeze["detection_rate"]["ddn"]),
                 "pgd_adaptive": {
@@ -106,7 +107,7 @@ def build_summary(stage: dict[str, dict[str, Any]],
             },
         },
         "student": {
-            "distillation": {"pgd": _pgd_row(pgd["student"]),
+            "distillation": {"pgd": _pgd_row(pgd["student"], with_masking=True),
                              "ddn": _ddn_row(ddn["student"])},
         },
     }
