@@ -21,7 +21,6 @@ import argparse
 import json
 import platform
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,14 +28,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from modelrobustness.attacks import ddn, pgd
+from modelrobustness.data import load_split
+from modelrobustness.models import load_model
+
+from reference_libs import adv_lib_attacks, torchattacks
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))  # reference.py: imports of the reference libraries
-
-from modelrobustness.attacks import ddn, pgd  # noqa: E402
-from modelrobustness.data import load_split  # noqa: E402
-from modelrobustness.models import load_model  # noqa: E402
-
-from reference import adv_lib_attacks, torchattacks  # noqa: E402
 
 Attack = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 

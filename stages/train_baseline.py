@@ -1,7 +1,6 @@
 """Stage `train_baseline`: train the baseline classifier on data/prepared/."""
 
-from modelrobustness.params import load_params
-from modelrobustness.training_stage import run_training_stage
+from modelrobustness.pipeline.train import main
 
 if __name__ == "__main__":
-    run_training_stage("baseline", load_params())
+    main()

@@ -14,7 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .common import check_count, check_inputs, check_positive, eval_mode, is_adversarial
+from ..utils.checks import check_fraction, check_int, check_positive
+from ..utils.torch import eval_mode
+from .base import check_inputs
+from .losses import is_adversarial
 
 
 def _view(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -52,13 +55,10 @@ def ddn(
     gradient is exactly zero (a saturated softmax), taken from ``generator``.
     """
     check_inputs(x, y)
-    check_count("steps", steps)
+    check_int("steps", steps)
     init_norm = check_positive("init_norm", init_norm)
-    gamma = check_positive("gamma", gamma)
-    if not gamma < 1:
-        raise ValueError(f"gamma must lie in (0, 1), got {gamma}")
-    if levels is not None:
-        check_count("levels", levels, minimum=2)
+    gamma = check_fraction("gamma", gamma)
+    check_int("levels", levels, minimum=2, allow_none=True)
     x, y = x.detach(), y.detach()
     n = x.shape[0]
     sign = -1.0 if targeted else 1.0

@@ -8,15 +8,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .common import (
-    LOSSES,
-    check_count,
-    check_inputs,
-    check_positive,
-    eval_mode,
-    is_adversarial,
-    objective,
-)
+from ..utils.checks import check_choice, check_int, check_positive
+from ..utils.torch import eval_mode
+from .base import check_inputs, working_set_ascent
+from .losses import LOSSES, is_adversarial, objective
 
 NORMS: tuple[str, ...] = ("linf", "l2")
 
@@ -71,38 +66,20 @@ def _pgd_run(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, 
     A sample's point is its last misclassified iterate, else its final iterate. With
     ``early_stop`` a sample leaves the batch at its first misclassified iterate.
     """
-    n = x.shape[0]
-    result = x.clone()
-    found = torch.zeros(n, dtype=torch.bool, device=x.device)
-    x_adv = random_start(x, eps=eps, norm=norm, generator=generator) if start else x.clone()
-    # The working set: every sample, shrunk (with early_stop) as samples are solved.
-    ids = torch.arange(n, device=x.device)
-    x_act, y_act = x, y
-    for _ in range(steps):
-        x_adv.requires_grad_(True)
-        logits = model(x_adv)
-        gain = objective(logits, y_act, loss=loss, targeted=targeted)
-        (grad,) = torch.autograd.grad(gain.sum(), x_adv)
-        x_adv = x_adv.detach()
-        adv = is_adversarial(logits.detach(), y_act, targeted=targeted)
-        if adv.any():
-            result[ids[adv]] = x_adv[adv]
-            found[ids[adv]] = True
-            if early_stop:
-                keep = ~adv
-                ids, x_act, y_act = ids[keep], x_act[keep], y_act[keep]
-                x_adv, grad = x_adv[keep], grad[keep]
-                if ids.numel() == 0:
-                    return result, found
-        x_adv = project(x_adv + step_size * _step_direction(grad, norm), x_act, eps=eps,
-                        norm=norm)
-    with torch.no_grad():  # the last step's point has not been checked yet
-        adv = is_adversarial(model(x_adv), y_act, targeted=targeted)
-    result[ids[adv]] = x_adv[adv]
-    found[ids[adv]] = True
-    never = ~found[ids]  # fooled at no iterate: return the final one
-    result[ids[never]] = x_adv[never]
-    return result, found
+    x_start = random_start(x, eps=eps, norm=norm, generator=generator) if start else x.clone()
+
+    def gain(x_adv: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor):
+        value = objective(logits, labels, loss=loss, targeted=targeted)
+        adv = is_adversarial(logits.detach(), labels, targeted=targeted)
+        return value, adv if early_stop else torch.zeros_like(adv)
+
+    def step(x_adv: torch.Tensor, grad: torch.Tensor, x_clean: torch.Tensor) -> torch.Tensor:
+        return project(x_adv + step_size * _step_direction(grad, norm), x_clean, eps=eps,
+                       norm=norm)
+
+    return working_set_ascent(
+        model, x, y, x_start, steps=steps, gain=gain, step=step,
+        success=lambda logits, labels: is_adversarial(logits, labels, targeted=targeted))
 
 
 def pgd(
@@ -137,12 +114,10 @@ def pgd(
     check_inputs(x, y)
     eps = check_positive("eps", eps)
     step_size = check_positive("step_size", step_size)
-    check_count("steps", steps)
-    check_count("restarts", restarts)
-    if norm not in NORMS:
-        raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
+    check_int("steps", steps)
+    check_int("restarts", restarts)
+    check_choice("norm", norm, NORMS)
+    check_choice("loss", loss, LOSSES)
     x, y = x.detach(), y.detach()
     result = x.clone()
     solved = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)

@@ -7,13 +7,14 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..files import atomic_directory, atomic_write_text
-from .animal_mnist import CLASSES as ANIMAL_MNIST_CLASSES
-from .animal_mnist import download_animal_mnist
-from .folder import download_folder
+from ..utils.checks import check_choice
+from ..utils.io import atomic_directory, atomic_write_text
 from .images import DEFAULT_MAX_PIXELS
-from .kaggle import download_kaggle
-from .report import DownloadReport
+from .sources.animal_mnist import CLASSES as ANIMAL_MNIST_CLASSES
+from .sources.animal_mnist import download_animal_mnist
+from .sources.folder import download_folder
+from .sources.kaggle import download_kaggle
+from .sources.tally import DownloadReport
 
 SOURCES: tuple[str, ...] = ("animal-mnist", "kaggle", "folder")
 
@@ -31,9 +32,7 @@ def download(
 
     ``out_dir`` is replaced atomically: on any error it is left as it was.
     """
-    if source not in SOURCES:
-        raise ValueError(f"parameter data.source is {source!r}; expected one of "
-                         f"{', '.join(SOURCES)}")
+    check_choice("source", source, SOURCES)
     with atomic_directory(out_dir) as tmp:
         if source == "animal-mnist":
             report = download_animal_mnist(tmp, cache_dir=cache_dir)

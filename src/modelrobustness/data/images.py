@@ -7,10 +7,15 @@ applied, or raises :class:`ImageRejected` with one of :data:`SKIP_REASONS`.
 from __future__ import annotations
 
 import io
+import os
 import warnings
+from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ..utils.checks import InvalidValue
 
 # Pillow's own default limit (about 89.5 megapixels): larger images are refused as bombs.
 DEFAULT_MAX_PIXELS = 89_478_485
@@ -132,10 +137,33 @@ def fit_image(image: Image.Image, *, size: int, color: str, aspect: str) -> np.n
     elif aspect == "pad":
         out = ImageOps.pad(image, (size, size), method=resample, color=0)
     else:
-        raise ValueError(f"aspect is {aspect!r}; expected 'crop' or 'pad'")
+        raise InvalidValue("aspect", aspect, "'crop' or 'pad'")
     array = np.asarray(out, dtype=np.uint8)
     if array.ndim == 2:
         array = array[None]
     else:
         array = array.transpose(2, 0, 1)
     return np.ascontiguousarray(array)
+
+
+class UnreadableImage(ValueError):
+    """A user image that cannot be read or decoded; the message names the file."""
+
+
+def load_image(path: str | os.PathLike, *, size: int, channels: int,
+               aspect: str = "crop") -> torch.Tensor:
+    """``path`` as a float 1 x C x size x size tensor in [0, 1], decoded and resized exactly
+    as the ``split`` stage prepares the data (safe decoder, EXIF orientation, bicubic)."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UnreadableImage(f"cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        image = decode_image(data, draft_size=size)
+    except ImageRejected as exc:
+        raise UnreadableImage(f"{path} is not a usable image ({exc.reason}: "
+                              f"{exc.detail})") from exc
+    array = fit_image(image, size=size, color="rgb" if channels == 3 else "gray",
+                      aspect=aspect)
+    return torch.tensor(array, dtype=torch.float32).div(255.0).unsqueeze(0)

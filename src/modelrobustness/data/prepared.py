@@ -1,4 +1,8 @@
-"""Reading ``data/prepared/``: the split images, labels and class names."""
+"""The on-disk format of a prepared data folder and its reader.
+
+``<split>_x.npy`` (uint8 N x C x H x W), ``<split>_y.npy`` (int64 N) for each of
+:data:`SPLITS`, ``classes.json`` (names, index = label) and ``index.csv`` (split, row, path,
+class, label, sha256)."""
 
 from __future__ import annotations
 
@@ -8,13 +12,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .split import SPLITS
+from ..utils.checks import check_choice
+
+SPLITS: tuple[str, ...] = ("train", "val", "test")
 
 
 def load_split_uint8(prepared_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     """Return (uint8 N x C x H x W, int64 N) for ``split`` (train, val or test)."""
-    if split not in SPLITS:
-        raise ValueError(f"split is {split!r}; expected one of {', '.join(SPLITS)}")
+    check_choice("split", split, SPLITS)
     prepared_dir = Path(prepared_dir)
     x_path, y_path = prepared_dir / f"{split}_x.npy", prepared_dir / f"{split}_y.npy"
     if not x_path.is_file() or not y_path.is_file():

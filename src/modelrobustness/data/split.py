@@ -16,10 +16,11 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 from tqdm import tqdm
 
-from ..files import atomic_directory
+from ..utils.checks import InvalidValue, check_choice, check_fraction, check_int
+from ..utils.io import atomic_directory
 from .images import ImageRejected, decode_image, fit_image
+from .prepared import SPLITS
 
-SPLITS: tuple[str, ...] = ("train", "val", "test")
 COLORS: tuple[str, ...] = ("rgb", "gray")
 ASPECTS: tuple[str, ...] = ("crop", "pad")
 
@@ -28,26 +29,25 @@ ASPECTS: tuple[str, ...] = ("crop", "pad")
 class SplitConfig:
     """How to split and resize; fractions are of the de-duplicated images."""
 
-    val_fraction: float = 0.1
-    test_fraction: float = 0.2
-    image_size: int = 28
-    color: str = "gray"
-    aspect: str = "crop"
-    max_per_class: int | None = None
-    seed: int = 0
+    val_fraction: float
+    test_fraction: float
+    image_size: int
+    color: str
+    aspect: str
+    max_per_class: int | None
+    seed: int
 
     def __post_init__(self) -> None:
-        if not 0 < self.val_fraction < 1 or not 0 < self.test_fraction < 1:
-            raise ValueError("split fractions must lie in (0, 1): "
-                             f"val_fraction={self.val_fraction}, test={self.test_fraction}")
+        check_fraction("val_fraction", self.val_fraction)
+        check_fraction("test_fraction", self.test_fraction)
         if self.val_fraction + self.test_fraction >= 1:
-            raise ValueError("split.val_fraction + split.test_fraction must be below 1")
-        if self.color not in COLORS:
-            raise ValueError(f"parameter data.color is {self.color!r}; expected rgb or gray")
-        if self.aspect not in ASPECTS:
-            raise ValueError(f"parameter data.aspect is {self.aspect!r}; expected crop or pad")
-        if self.image_size < 8:
-            raise ValueError(f"parameter data.image_size is {self.image_size}; expected >= 8")
+            raise InvalidValue("test_fraction", self.test_fraction,
+                               f"below 1 - val_fraction = {1 - self.val_fraction:g}")
+        check_choice("color", self.color, COLORS)
+        check_choice("aspect", self.aspect, ASPECTS)
+        check_int("image_size", self.image_size, minimum=8)
+        check_int("max_per_class", self.max_per_class, allow_none=True)
+        check_int("seed", self.seed, minimum=0)
 
 
 def scan_raw(raw_dir: Path) -> pd.DataFrame:

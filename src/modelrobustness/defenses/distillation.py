@@ -16,13 +16,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..evaluation import predict_logits
+from ..utils.checks import check_positive
+from ..utils.torch import predict_logits
 
 
 def _check_temperature(temperature: float) -> float:
-    if not isinstance(temperature, (int, float)) or not temperature > 0:
-        raise ValueError(f"distill.temperature must be a number > 0, got {temperature!r}")
-    return float(temperature)
+    return check_positive("temperature", temperature)
 
 
 def temperature_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, *,

@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..attacks.common import eval_mode
+from ..utils.checks import InvalidValue, check_fraction, check_int
+from ..utils.torch import eval_mode
 
 Squeezer = Callable[[torch.Tensor], torch.Tensor]
 
@@ -25,7 +26,7 @@ def bit_depth(x: torch.Tensor, *, bits: int) -> torch.Tensor:
     Rounds half to even, as ``np.rint`` does.
     """
     if not 1 <= bits <= 8:
-        raise ValueError(f"bit depth must be between 1 and 8, got {bits}")
+        raise InvalidValue("bits", bits, "an integer from 1 to 8")
     levels = 2**bits - 1
     return torch.round(x * levels) / levels
 
@@ -35,8 +36,7 @@ def median_filter(x: torch.Tensor, *, size: int) -> torch.Tensor:
     ``scipy.ndimage.median_filter(size=size, mode="nearest")``: edges repeat the nearest
     pixel; for an even size the window reaches one pixel further up/left and the median is
     the upper of the two middle values."""
-    if size < 1:
-        raise ValueError(f"median filter size must be >= 1, got {size}")
+    check_int("size", size)
     if size == 1:
         return x.clone()
     before, after = size // 2, size - 1 - size // 2
@@ -48,8 +48,7 @@ def median_filter(x: torch.Tensor, *, size: int) -> torch.Tensor:
 
 def resample(x: torch.Tensor, *, factor: int) -> torch.Tensor:
     """Down-sample by ``factor`` and back up, both bilinear: keeps the shape, drops detail."""
-    if factor < 2:
-        raise ValueError(f"resampling factor must be >= 2, got {factor}")
+    check_int("factor", factor, minimum=2)
     h, w = x.shape[-2:]
     small = F.interpolate(x, size=(max(1, h // factor), max(1, w // factor)), mode="bilinear",
                           align_corners=False)
@@ -58,8 +57,7 @@ def resample(x: torch.Tensor, *, factor: int) -> torch.Tensor:
 
 def threshold_at_fpr(clean_scores: np.ndarray, fpr: float) -> float:
     """The smallest threshold with at most a ``fpr`` share of clean scores above it."""
-    if not 0 <= fpr < 1:
-        raise ValueError(f"fpr must lie in [0, 1), got {fpr}")
+    check_fraction("fpr", fpr, closed_low=True)
     ordered = np.sort(np.asarray(clean_scores, dtype=np.float64))
     if ordered.size == 0:
         raise ValueError("calibrating a threshold needs at least one clean score")
@@ -78,9 +76,25 @@ def parse_squeezer(spec: str) -> Squeezer:
     """``"bit_depth:1"``, ``"median:2"``, ``"resample:2"`` -> the squeezer function."""
     name, _, value = str(spec).partition(":")
     if name not in SQUEEZERS or not value.strip().isdigit():
-        raise ValueError(f"squeezer {spec!r} is not one of "
-                         f"{', '.join(k + ':<int>' for k in SQUEEZERS)}")
+        raise InvalidValue("squeezer", spec, "one of "
+                           + ", ".join(k + ":<int>" for k in SQUEEZERS))
     return SQUEEZERS[name](int(value))
+
+
+def _straight_through(squeezer: Squeezer, x: torch.Tensor) -> torch.Tensor:
+    """squeezer(x) forward, identity backward (BPDA, Athalye et al. 2018, Sec. 4.1)."""
+    return x + (squeezer(x) - x).detach()
+
+
+def straight_through_score(model: nn.Module, squeezers: Sequence[Squeezer], x: torch.Tensor,
+                           logits: torch.Tensor) -> torch.Tensor:
+    """The detector score (Sec. 4) made differentiable for an adaptive attacker: each
+    squeezer passes the gradient straight through. ``logits`` are ``model(x)``. Per-sample
+    values in [0, 2]."""
+    p = logits.softmax(dim=1)
+    distances = [(p - model(_straight_through(s, x)).softmax(dim=1)).abs().sum(dim=1)
+                 for s in squeezers]
+    return torch.stack(distances, dim=1).amax(dim=1)
 
 
 class SqueezeDetector:

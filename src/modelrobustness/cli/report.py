@@ -1,0 +1,51 @@
+"""``modelrobustness report``: the summary table, or the README's results section."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..pipeline.artifacts.metrics import read_metrics
+from ..pipeline.paths import ProjectPaths
+from ..reporting.markdown import curve_table, results_section, splice_results, summary_table
+from ..utils.io import atomic_write_text
+from .project import CLIError
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    paths = ProjectPaths(Path(args.project))
+    try:
+        summary = read_metrics(paths, "evaluate")
+    except FileNotFoundError:
+        raise CLIError(f"{paths.metrics('evaluate')} not found: run `dvc repro` first") from None
+    if args.readme:
+        report = paths.report
+        if not report.is_file():
+            raise CLIError(f"{report} not found: run `dvc repro` first")
+        readme = Path(args.readme)
+        text = readme.read_text(encoding="utf-8")
+        try:
+            updated = splice_results(text, results_section(report.read_text(encoding="utf-8")))
+        except ValueError as exc:
+            raise CLIError(f"{readme}: {exc}") from None
+        if updated != text:
+            atomic_write_text(readme, updated)
+        print(f"{readme}: results section {'updated' if updated != text else 'unchanged'} "
+              f"from {report}")
+        return 0
+    print(summary_table(summary))
+    print()
+    print(curve_table(summary))
+    print(f"\nfull report: {paths.report}")
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    report = sub.add_parser(
+        "report", help="print the summary table (metrics/evaluate.json)",
+        description="Print the model x attack x defense table and the robustness curves; "
+                    "with --readme, copy the report's results section into a README.")
+    report.add_argument("--readme", metavar="FILE",
+                        help="replace the results section of FILE (between its results "
+                             "markers) with the one of reports/robustness.md")
+    report.set_defaults(run=cmd_report)

@@ -1,0 +1,159 @@
+"""The PGD evaluation behind ``attack_pgd``: the headline attack at ``eps`` with each loss,
+its per-sample worst case, and the robustness curve over ``eps_list``."""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..attacks.losses import LOSSES
+from ..attacks.pgd import NORMS, pgd
+from ..utils.checks import InvalidValue, check_bool, check_choice, check_int, check_positive
+from ..utils.torch import predict_labels
+from .checks import gradient_masking_flag
+from .harness import (
+    AttackOutcome,
+    attack_clean_correct,
+    norm_stats,
+    perturbation_norms,
+    rate,
+    robustness_curve,
+)
+
+
+@dataclass(frozen=True)
+class PGDConfig:
+    """The attack at ``eps`` and the curve over ``eps_list``.
+
+    The curve uses the step size ``step_size * eps / self.eps`` at each eps and the losses
+    ``curve_losses`` (each on what the previous one missed).
+    """
+
+    eps: float
+    eps_list: tuple[float, ...]
+    norm: str
+    steps: int
+    step_size: float
+    restarts: int
+    random_start: bool
+    early_stop: bool
+    losses: tuple[str, ...]
+    curve_losses: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        check_positive("eps", self.eps)
+        check_positive("step_size", self.step_size)
+        if not isinstance(self.eps_list, (list, tuple)) or not self.eps_list:
+            raise InvalidValue("eps_list", self.eps_list, "a non-empty list of numbers > 0")
+        object.__setattr__(self, "eps_list",
+                           tuple(check_positive("eps_list[]", e) for e in self.eps_list))
+        for name in ("losses", "curve_losses"):
+            value = getattr(self, name)
+            if not isinstance(value, (list, tuple)) or not value:
+                raise InvalidValue(name, value, f"a non-empty list of {', '.join(LOSSES)}")
+            for loss in value:
+                check_choice(f"{name}[]", loss, LOSSES)
+            object.__setattr__(self, name, tuple(value))
+        check_choice("norm", self.norm, NORMS)
+        check_int("steps", self.steps)
+        check_int("restarts", self.restarts)
+        check_bool("random_start", self.random_start)
+        check_bool("early_stop", self.early_stop)
+
+    def attack_options(self, *, loss: str, eps: float | None = None) -> dict:
+        """Keyword options of :func:`~modelrobustness.attacks.pgd` with ``loss``: the
+        headline attack, or with ``eps`` the attack at that budget, its step size scaled by
+        ``eps / self.eps`` (as on the curve)."""
+        step_size = self.step_size if eps is None else self.step_size * eps / self.eps
+        return {"eps": self.eps if eps is None else eps, "norm": self.norm,
+                "steps": self.steps, "step_size": step_size,
+                "random_start": self.random_start, "restarts": self.restarts, "loss": loss,
+                "early_stop": self.early_stop}
+
+
+def _curve_attack(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, eps: float, *,
+                  config: PGDConfig, generator: torch.Generator) -> torch.Tensor:
+    """PGD at ``eps`` with each curve loss in turn, later losses attacking only what the
+    earlier ones missed."""
+    out = xb
+    alive = torch.ones(len(xb), dtype=torch.bool, device=xb.device)
+    for loss in config.curve_losses:
+        index = alive.nonzero().squeeze(1)
+        if index.numel() == 0:
+            break
+        adv = pgd(model, xb[index], yb[index], **config.attack_options(eps=eps, loss=loss),
+                  generator=generator)
+        out = out.clone() if out is xb else out
+        out[index] = adv
+        alive[index] = predict_labels(model, adv, batch_size=len(adv),
+                                      device=adv.device).to(alive.device) == yb[index]
+    return out
+
+
+def evaluate_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, config: PGDConfig,
+                 batch_size: int, seed: int, device: torch.device | str = "cpu"
+                 ) -> AttackOutcome:
+    """PGD at ``config.eps`` with each loss on the clean-correct samples, and the curve.
+
+    ``by_loss`` holds the robust accuracy under each loss alone; ``robust_accuracy`` is
+    their minimum. ``robust_accuracy_all_losses`` counts a sample as robust only when it
+    survives every loss (per-sample worst case, at most ``robust_accuracy``). The saved
+    adversarial image of a sample comes from the first loss (in ``losses`` order) that
+    fooled it.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    start = time.perf_counter()
+    clean_pred = predict_labels(model, x, batch_size=batch_size, device=device)
+    clean_correct = clean_pred == y
+    x_adv, adv_pred = x.clone(), clean_pred.clone()
+    fooled_any = torch.zeros_like(clean_correct)
+    by_loss: dict[str, float] = {}
+    success_by_loss: dict[str, float] = {}
+    for loss in config.losses:
+        attack = functools.partial(pgd, model, **config.attack_options(loss=loss),
+                                   generator=generator)
+        run = attack_clean_correct(model, x, y, attack, batch_size=batch_size, device=device,
+                                   desc=f"pgd {loss}", clean_predictions=clean_pred,
+                                   predict_batch_size=batch_size)
+        new = run.fooled & ~fooled_any
+        x_adv[new], adv_pred[new] = run.x_adv[new[run.target]], run.adv_predictions[
+            new[run.target]]
+        fooled_any |= run.fooled
+        by_loss[loss] = rate(clean_correct & ~run.fooled)
+        success_by_loss[loss] = rate(run.fooled, of=clean_correct)
+    attack_seconds = time.perf_counter() - start
+    curve = robustness_curve(
+        model, x, y, eps_list=config.eps_list,
+        attack=functools.partial(_curve_attack, model, config=config, generator=generator),
+        batch_size=batch_size, device=device, known=(config.eps, fooled_any))
+    seconds = time.perf_counter() - start
+    linf, l2 = perturbation_norms(x, x_adv)
+    strongest = min(by_loss, key=lambda k: by_loss[k])
+    metrics = {
+        "samples": len(x),
+        "eps": config.eps,
+        "norm": config.norm,
+        "steps": config.steps,
+        "losses": list(config.losses),
+        "clean_accuracy": rate(clean_correct),
+        "robust_accuracy": by_loss[strongest],
+        "attack_success_rate": success_by_loss[strongest],
+        "by_loss": by_loss,
+        "attack_success_rate_by_loss": success_by_loss,
+        "robust_accuracy_all_losses": rate(clean_correct & ~fooled_any),
+        "gradient_masking": gradient_masking_flag(by_loss),
+        **norm_stats(linf, l2, fooled_any),
+        "curve": {f"{row['eps']:g}": row["robust_accuracy"] for row in curve},
+        "attack_seconds": round(attack_seconds, 3),
+        "seconds": round(seconds, 3),
+        "images_per_second": round(len(x) * len(config.losses) / max(attack_seconds, 1e-9),
+                                   1),
+    }
+    return AttackOutcome(x_adv=x_adv, labels=y.clone(), indices=torch.arange(len(x)),
+                         clean_predictions=clean_pred, clean_correct=clean_correct,
+                         success=fooled_any, adv_predictions=adv_pred, linf=linf, l2=l2,
+                         metrics=metrics, curve=curve)

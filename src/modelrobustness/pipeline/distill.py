@@ -1,0 +1,65 @@
+"""Stages ``train_teacher`` and ``train_student``: defensive distillation (the teacher
+trained at temperature T, the student on its soft labels at T, deployed at T = 1)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+from ..data.prepared import load_split
+from ..defenses.distillation import soft_cross_entropy, soft_labels, temperature_cross_entropy
+from ..models.classifier import ArchitectureConfig
+from ..utils.checks import check_positive
+from ..utils.torch import predict_labels
+from .artifacts.models import load_trained
+from .params import (
+    ParamsError,
+    checked,
+    device,
+    get,
+    load_params,
+    reject_unknown,
+    section,
+)
+from .paths import ProjectPaths
+from .train import architecture_config, run_training
+
+
+def temperature(params: Mapping[str, Any]) -> float:
+    """``distill.temperature``."""
+    reject_unknown(params, "distill", {"temperature", "model"})
+    return checked(params, "distill.temperature", check_positive)
+
+
+def distilled_architecture(params: Mapping[str, Any]) -> ArchitectureConfig:
+    """The ``model`` section with ``distill.model``'s overrides."""
+    overrides = get(params, "distill.model") or {}
+    if not isinstance(overrides, Mapping):
+        raise ParamsError(f"parameter distill.model is {overrides!r}; expected a mapping of "
+                          "model settings")
+    merged = {**section(params, "model"), **overrides}
+    return architecture_config({**params, "model": merged})
+
+
+def train_teacher() -> None:
+    """Stage ``train_teacher``: cross-entropy of softmax(logits / T)."""
+    params = load_params()
+    t = temperature(params)
+    run_training("teacher", params, architecture=distilled_architecture(params),
+                 loss_fn=functools.partial(temperature_cross_entropy, temperature=t),
+                 extra_metrics={"temperature": t})
+
+
+def train_student() -> None:
+    """Stage ``train_student``: trained on the teacher's soft labels at T."""
+    params, paths = load_params(), ProjectPaths()
+    t, run_device = temperature(params), device(params)
+    teacher = load_trained(paths, "teacher", run_device)
+    train_x, _ = load_split(paths.prepared, "train")
+    targets = soft_labels(teacher, train_x, temperature=t, device=run_device)
+    test_x, _ = load_split(paths.prepared, "test")
+    run_training("student", params, architecture=distilled_architecture(params),
+                 loss_fn=functools.partial(soft_cross_entropy, temperature=t),
+                 train_targets=targets, extra_metrics={"temperature": t},
+                 teacher_predictions=predict_labels(teacher, test_x, device=run_device))

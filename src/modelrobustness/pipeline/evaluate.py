@@ -1,0 +1,66 @@
+"""Stage ``evaluate``: every stage's metrics into ``metrics/evaluate.json`` and
+``reports/``."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pandas as pd
+
+from ..data.prepared import load_class_names, load_split
+from ..evaluation.lipschitz import lipschitz_estimates
+from ..reporting.summary import ATTACKED_MODELS, build_summary
+from ..reporting.writer import ReportData, write_report
+from .artifacts.metrics import read_all, write_metrics
+from .artifacts.models import load_trained
+from .paths import ProjectPaths
+
+STAGE_METRICS: tuple[str, ...] = (
+    "train_baseline", "train_teacher", "train_student",
+    *(f"attack_{attack}_{model}" for attack in ("pgd", "ddn") for model in ATTACKED_MODELS),
+    "squeeze_detect",
+)
+# (caption, attack, model) of the example grids the report shows
+EXAMPLES: tuple[tuple[str, str, str], ...] = (
+    ("PGD on the baseline", "pgd", "baseline"),
+    ("PGD on the student", "pgd", "student"),
+    ("DDN on the baseline", "ddn", "baseline"),
+    ("DDN on the student", "ddn", "student"),
+)
+
+
+def _confusion_pairs(paths: ProjectPaths, role: str) -> tuple[list[str], list[str]]:
+    rows = json.loads(paths.confusion(role).read_text(encoding="utf-8"))
+    return [r["actual"] for r in rows], [r["predicted"] for r in rows]
+
+
+def report_data(paths: ProjectPaths) -> ReportData:
+    """The plot data and PNGs of the upstream stages that the report's figures use."""
+    return ReportData(
+        pgd_curves={m: pd.read_csv(paths.attack_curve("pgd", m)) for m in ATTACKED_MODELS},
+        l2_curves={m: pd.read_csv(paths.attack_curve("ddn", m)) for m in ATTACKED_MODELS},
+        roc={a: pd.read_csv(paths.roc(a)) for a in ("pgd", "ddn")
+             if paths.roc(a).is_file()},  # no file: no successful adversarial examples
+        confusion={m: _confusion_pairs(paths, m) for m in ATTACKED_MODELS},
+        class_names=load_class_names(paths.prepared),
+        detector_scores=paths.scores_png,
+        examples=[(caption, f"examples_{attack}_{model}.png", paths.examples(attack, model))
+                  for caption, attack, model in EXAMPLES],
+    )
+
+
+def main() -> None:
+    paths = ProjectPaths()
+    start = time.perf_counter()
+    x, y = load_split(paths.prepared, "test")
+    # on the CPU whatever `device` says: cheap, and CUDA's backward is not deterministic
+    lipschitz = {m: lipschitz_estimates(load_trained(paths, m, "cpu"), x, y)
+                 for m in ATTACKED_MODELS}
+    summary = build_summary(read_all(paths, STAGE_METRICS), lipschitz)
+    write_report(summary, report_data(paths), out_dir=paths.reports)
+    write_metrics(paths, "evaluate",
+                  {**summary, "seconds": round(time.perf_counter() - start, 3)})
+    print("evaluate: wrote metrics/evaluate.json and reports/robustness.md; Lipschitz "
+          + ", ".join(f"{m} bound {v['lipschitz_upper_bound']:.3g} local "
+                      f"{v['local_lipschitz']:.3g}" for m, v in lipschitz.items()))

@@ -1,0 +1,67 @@
+"""Stage ``train_baseline``, and what every training stage does: fit from params, log with
+DVCLive, save the model, write the metrics (``distill`` adds the teacher and the student)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ..models.classifier import ArchitectureConfig
+from ..training.fit import FitConfig, LossFn
+from ..training.train_classifier import TrainedClassifier, train_classifier
+from .artifacts.metrics import write_metrics
+from .artifacts.models import save_trained
+from .params import device, load_params, section_config, seed
+from .paths import ProjectPaths
+from .tracking import epoch_logger, log_confusion, open_live
+
+
+def fit_config(params: Mapping[str, Any]) -> FitConfig:
+    """The ``train`` section (``train.augment`` flattened into it)."""
+    return section_config(FitConfig, params, "train", nested=("augment",))
+
+
+def architecture_config(params: Mapping[str, Any], key: str = "model") -> ArchitectureConfig:
+    """The ``model`` section (or another section of the same keys, ``key``)."""
+    return section_config(ArchitectureConfig, params, key)
+
+
+def run_training(role: str, params: Mapping[str, Any], *, architecture: ArchitectureConfig,
+                 loss_fn: LossFn = F.cross_entropy,
+                 train_targets: torch.Tensor | None = None,
+                 extra_metrics: dict[str, Any] | None = None,
+                 teacher_predictions: torch.Tensor | None = None,
+                 paths: ProjectPaths | None = None) -> TrainedClassifier:
+    """Train ``role`` (baseline, teacher, student) and write ``models/<role>.pt``,
+    ``metrics/train_<role>.json`` and ``plots/train_<role>/`` (curves, confusion matrix).
+
+    With ``teacher_predictions`` (test split) the metrics get ``teacher_agreement``.
+    """
+    paths = paths or ProjectPaths()
+    config, run_seed, run_device = fit_config(params), seed(params), device(params)
+    torch.manual_seed(run_seed)  # weight initialisation
+    with open_live(str(paths.plots(f"train_{role}"))) as live:
+        run = train_classifier(
+            paths.prepared, architecture=architecture, fit_config=config, seed=run_seed,
+            device=run_device, loss_fn=loss_fn, train_targets=train_targets,
+            on_epoch_end=epoch_logger(live), desc=role,
+        )
+        log_confusion(live, run.test_labels, run.test_predictions, run.class_names)
+    run.metrics.update(extra_metrics or {})
+    if teacher_predictions is not None:
+        agree = (teacher_predictions.cpu() == run.test_predictions).double().mean()
+        run.metrics["teacher_agreement"] = float(agree)
+    save_trained(paths, role, run.model)
+    write_metrics(paths, f"train_{role}", run.metrics)
+    print(f"{role}: test accuracy {run.metrics['test_accuracy']:.4f}, "
+          f"{run.metrics['train_seconds']:.1f} s")
+    return run
+
+
+def main() -> None:
+    """Stage ``train_baseline``."""
+    params = load_params()
+    run_training("baseline", params, architecture=architecture_config(params))

@@ -1,0 +1,183 @@
+"""The one fit loop for every model the pipeline trains (baseline, teacher, student).
+
+Targets may be hard labels (int64 N) or soft labels (float N x K): the loss function
+decides. Mini-batch order and augmentation draw from an explicit ``torch.Generator`` seeded
+by the caller, so a run is reproducible without touching global random state.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from ..utils.checks import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_non_negative,
+    check_positive,
+)
+from ..utils.torch import predict_logits
+from .augment import augment_batch
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+EpochCallback = Callable[[int, dict[str, float]], None]
+
+OPTIMIZERS: tuple[str, ...] = ("sgd", "adam", "adamw")
+SCHEDULES: tuple[str, ...] = ("onecycle", "cosine", "constant")
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Optimizer, schedule and augmentation of one training run.
+
+    ``schedule="onecycle"`` is torch's OneCycleLR with its defaults: it also cycles SGD's
+    momentum (Adam's beta1) between 0.85 and 0.95, overriding ``momentum``, which applies to
+    the ``cosine`` and ``constant`` schedules. ``eval_batch_size`` only sets how many
+    validation images are scored at once.
+    """
+
+    epochs: int
+    batch_size: int
+    optimizer: str
+    lr: float
+    momentum: float
+    weight_decay: float
+    schedule: str
+    crop_padding: int
+    flip: bool
+    eval_batch_size: int = 1000
+
+    def __post_init__(self) -> None:
+        check_int("epochs", self.epochs)
+        check_int("batch_size", self.batch_size)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_positive("lr", self.lr)
+        check_non_negative("momentum", self.momentum)
+        check_non_negative("weight_decay", self.weight_decay)
+        check_int("crop_padding", self.crop_padding, minimum=0)
+        check_bool("flip", self.flip)
+        check_int("eval_batch_size", self.eval_batch_size)
+
+
+@dataclass
+class FitResult:
+    """What a fit produced besides the trained model (restored to its best epoch)."""
+
+    best_epoch: int
+    best_val_accuracy: float
+    train_seconds: float
+    images_per_second: float
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def _make_optimizer(model: nn.Module, config: FitConfig) -> torch.optim.Optimizer:
+    params = model.parameters()
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
+                               weight_decay=config.weight_decay, nesterov=config.momentum > 0)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def _make_scheduler(optimizer: torch.optim.Optimizer, config: FitConfig,
+                    total_steps: int) -> torch.optim.lr_scheduler.LRScheduler:
+    if config.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr,
+                                                   total_steps=total_steps)
+    if config.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+
+
+def hard_labels(targets: torch.Tensor) -> torch.Tensor:
+    """Class indices of hard (N) or soft (N x K) targets."""
+    return targets.argmax(dim=1) if targets.ndim == 2 else targets
+
+
+def fit(
+    model: nn.Module,
+    train_x: torch.Tensor,
+    train_targets: torch.Tensor,
+    val_x: torch.Tensor,
+    val_y: torch.Tensor,
+    *,
+    config: FitConfig,
+    seed: int,
+    device: torch.device | str = "cpu",
+    loss_fn: LossFn = F.cross_entropy,
+    on_epoch_end: EpochCallback | None = None,
+    desc: str = "train",
+) -> FitResult:
+    """Train ``model`` in place and restore the weights of its best validation epoch.
+
+    ``train_x`` is float [0, 1]; ``loss_fn(logits, targets)`` returns the mean loss of a
+    batch. After each epoch the validation accuracy is measured (eval mode) and
+    ``on_epoch_end(epoch, stats)`` is called with train_loss, train_accuracy, val_loss,
+    val_accuracy and lr. Ties keep the earlier epoch.
+    """
+    if len(train_x) != len(train_targets) or len(val_x) != len(val_y):
+        raise ValueError("images and targets must have the same length")
+    device = torch.device(device)
+    model.to(device)
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = _make_optimizer(model, config)
+    steps_per_epoch = -(-len(train_x) // config.batch_size)
+    scheduler = _make_scheduler(optimizer, config, config.epochs * steps_per_epoch)
+    best_state, best_epoch, best_val = None, 0, -1.0
+    history: list[dict[str, float]] = []
+    seen = 0
+    start = time.perf_counter()
+    bar = tqdm(range(1, config.epochs + 1), desc=desc, unit="epoch", disable=None)
+    for epoch in bar:
+        model.train()
+        order = torch.randperm(len(train_x), generator=generator)
+        loss_sum, correct = 0.0, 0
+        for begin in range(0, len(order), config.batch_size):
+            index = order[begin:begin + config.batch_size]
+            xb = augment_batch(train_x[index], crop_padding=config.crop_padding,
+                               flip=config.flip, generator=generator).to(device)
+            tb = train_targets[index].to(device)
+            logits = model(xb)
+            loss = loss_fn(logits, tb)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            loss_sum += float(loss.detach()) * len(index)
+            correct += int((logits.argmax(1) == hard_labels(tb)).sum())
+            seen += len(index)
+        val_logits = predict_logits(model, val_x, batch_size=config.eval_batch_size,
+                                    device=device)
+        val_loss = float(F.cross_entropy(val_logits, val_y))
+        val_accuracy = float((val_logits.argmax(1) == val_y).float().mean())
+        stats = {
+            "train_loss": loss_sum / len(train_x),
+            "train_accuracy": correct / len(train_x),
+            "val_loss": val_loss,
+            "val_accuracy": val_accuracy,
+            "lr": float(optimizer.param_groups[0]["lr"]),
+        }
+        history.append({"epoch": epoch, **stats})
+        if val_accuracy > best_val:
+            best_val, best_epoch = val_accuracy, epoch
+            best_state = copy.deepcopy(model.state_dict())
+        bar.set_postfix(loss=f"{stats['train_loss']:.3f}", val_acc=f"{val_accuracy:.3f}")
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, stats)
+    seconds = time.perf_counter() - start
+    assert best_state is not None
+    model.load_state_dict(best_state)
+    model.eval()
+    return FitResult(best_epoch=best_epoch, best_val_accuracy=best_val,
+                     train_seconds=seconds, images_per_second=seen / max(seconds, 1e-9),
+                     history=history)

@@ -1,0 +1,106 @@
+"""Build, fit and score one classifier on the prepared splits (baseline, teacher or student)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import accuracy_score, f1_score
+
+from ..data.prepared import load_class_names, load_split
+from ..models.classifier import ArchitectureConfig, Classifier, ModelConfig, build_model
+from ..utils.torch import predict_logits
+from .fit import EpochCallback, FitConfig, FitResult, LossFn, fit
+
+
+@dataclass
+class TrainedClassifier:
+    """A trained model with its fit record and test predictions."""
+
+    model: Classifier
+    fit: FitResult
+    class_names: list[str]
+    test_labels: torch.Tensor
+    test_predictions: torch.Tensor
+    metrics: dict[str, Any]
+
+
+def channel_stats(x: torch.Tensor) -> tuple[list[float], list[float]]:
+    """Per-channel mean and standard deviation of float images N x C x H x W."""
+    flat = x.transpose(0, 1).reshape(x.shape[1], -1).double()
+    mean = flat.mean(dim=1)
+    std = flat.std(dim=1).clamp_min(1e-6)
+    return [float(v) for v in mean], [float(v) for v in std]
+
+
+def model_config_for_data(architecture: ArchitectureConfig, *, class_names: Sequence[str],
+                          train_x: torch.Tensor) -> ModelConfig:
+    """The architecture plus what the data says (classes, channels, size, pixel stats)."""
+    mean, std = channel_stats(train_x)
+    return ModelConfig(arch=architecture.arch, num_classes=len(class_names),
+                       in_channels=int(train_x.shape[1]), image_size=int(train_x.shape[-1]),
+                       mean=mean, std=std, width=architecture.width,
+                       class_names=tuple(class_names))
+
+
+def classification_metrics(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray,
+                           class_names: Sequence[str]) -> dict:
+    """Accuracy, macro F1 and per-class F1 (sklearn), keyed by class name."""
+    labels = list(range(len(class_names)))
+    per_class = f1_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro",
+                                   zero_division=0)),
+        "per_class_f1": {name: float(v) for name, v in zip(class_names, per_class, strict=True)},
+    }
+
+
+def train_classifier(
+    prepared_dir: str | Path,
+    *,
+    architecture: ArchitectureConfig,
+    fit_config: FitConfig,
+    seed: int,
+    device: torch.device | str = "cpu",
+    loss_fn: LossFn = F.cross_entropy,
+    train_targets: torch.Tensor | None = None,
+    on_epoch_end: EpochCallback | None = None,
+    desc: str = "train",
+) -> TrainedClassifier:
+    """Build a model from params, fit it on the train split, score it on val and test.
+
+    ``train_targets`` replaces the train labels (soft labels for distillation).
+    Weight initialisation draws from torch's global RNG: seed it before calling.
+    """
+    class_names = load_class_names(prepared_dir)
+    train_x, train_y = load_split(prepared_dir, "train")
+    val_x, val_y = load_split(prepared_dir, "val")
+    test_x, test_y = load_split(prepared_dir, "test")
+    config = model_config_for_data(architecture, class_names=class_names, train_x=train_x)
+    model = build_model(config, pretrained=architecture.pretrained)
+    result = fit(model, train_x, train_y if train_targets is None else train_targets,
+                 val_x, val_y, config=fit_config, seed=seed, device=device, loss_fn=loss_fn,
+                 on_epoch_end=on_epoch_end, desc=desc)
+    batch = fit_config.eval_batch_size
+    val_pred = predict_logits(model, val_x, batch_size=batch, device=device).argmax(1)
+    test_pred = predict_logits(model, test_x, batch_size=batch, device=device).argmax(1)
+    scores = classification_metrics(test_y.numpy(), test_pred.numpy(), class_names)
+    metrics = {
+        "test_accuracy": scores["accuracy"],
+        "val_accuracy": float(accuracy_score(val_y.numpy(), val_pred.numpy())),
+        "macro_f1": scores["macro_f1"],
+        "per_class_f1": scores["per_class_f1"],
+        "epochs": fit_config.epochs,
+        "best_epoch": result.best_epoch,
+        "train_images": len(train_x),
+        "train_seconds": round(result.train_seconds, 3),
+        "images_per_second": round(result.images_per_second, 1),
+    }
+    return TrainedClassifier(model=model, fit=result, class_names=class_names,
+                             test_labels=test_y, test_predictions=test_pred, metrics=metrics)

@@ -1,0 +1,1 @@
+"""The lowest layer: stdlib, numpy and torch only; no params keys, no domain knowledge."""

@@ -1,0 +1,111 @@
+"""The attack evaluations behind the stages: metrics agree with the per-sample results."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import torch
+
+from modelrobustness.evaluation.ddn import evaluate_ddn
+from modelrobustness.evaluation.harness import accuracy_under_l2_budget, perturbation_norms
+from modelrobustness.evaluation.pgd import PGDConfig, evaluate_pgd
+from modelrobustness.utils.io import tensors_to_bytes
+
+from helpers.configs import ddn_config, pgd_config
+
+SETTINGS = pgd_config(eps=0.05, eps_list=(0.01, 0.03, 0.05, 0.1), steps=10, step_size=0.01)
+
+
+def _predict(model, x):
+    with torch.no_grad():
+        return model(x).argmax(1)
+
+
+def test_evaluate_pgd_metrics_match_samples(toy_classifier):
+    model, x, y = toy_classifier
+    out = evaluate_pgd(model, x, y, config=SETTINGS, batch_size=64, seed=0)
+    m = out.metrics
+    assert set(m["by_loss"]) == {"ce", "margin"}
+    assert m["robust_accuracy"] == min(m["by_loss"].values())
+    assert m["robust_accuracy_all_losses"] <= m["robust_accuracy"]
+    assert 0 < m["robust_accuracy"] < m["clean_accuracy"]
+    # the saved adversarial set agrees with the flags and the metrics
+    pred = _predict(model, out.x_adv)
+    assert torch.equal(pred, out.adv_predictions)
+    assert torch.equal(out.success, out.clean_correct & (pred != y))
+    assert m["robust_accuracy_all_losses"] == pytest.approx(
+        float((out.clean_correct & ~out.success).double().mean()))
+    clean_acc = float(out.clean_correct.double().mean())
+    assert m["robust_accuracy"] == pytest.approx(clean_acc * (1 - m["attack_success_rate"]))
+    assert float(out.linf.max()) <= SETTINGS.eps + 1e-5
+    assert m["max_linf"] == pytest.approx(float(out.linf[out.success].max()))
+    # the curve is monotone and agrees with the headline attack at eps
+    curve = [row["robust_accuracy"] for row in out.curve]
+    assert curve == sorted(curve, reverse=True)
+    assert m["curve"]["0.05"] <= m["robust_accuracy_all_losses"] + 1e-12
+    # deterministic: same seed, same everything but timing
+    again = evaluate_pgd(model, x, y, config=SETTINGS, batch_size=64, seed=0)
+    timing = {"seconds", "attack_seconds", "images_per_second"}
+    assert {k: v for k, v in again.metrics.items() if k not in timing} == \
+        {k: v for k, v in m.items() if k not in timing}
+    assert tensors_to_bytes(again.artifact()) == tensors_to_bytes(out.artifact())
+    loaded = torch.load(io.BytesIO(tensors_to_bytes(out.artifact())), weights_only=True)
+    assert set(loaded) >= {"x_adv", "labels", "indices", "success", "linf", "l2"}
+
+
+def test_evaluate_ddn_metrics_match_samples(toy_classifier):
+    model, x, y = toy_classifier
+    out = evaluate_ddn(model, x, y, config=ddn_config(steps=30), batch_size=64, seed=0)
+    m = out.metrics
+    assert m["attack_success_rate"] == 1.0
+    found = out.l2[out.success]
+    assert m["median_l2"] == pytest.approx(float(found.median()), rel=0.02)
+    assert m["mean_l2"] == pytest.approx(float(found.double().mean()))
+    accuracies = [row["accuracy"] for row in out.curve]
+    assert accuracies[0] == pytest.approx(m["clean_accuracy"])  # budget 0
+    assert accuracies[-1] == pytest.approx(m["robust_accuracy"])  # largest budget
+    assert accuracies == sorted(accuracies, reverse=True)
+    # the exact step curve: one point at 0 and one at each distinct minimal norm found
+    assert [row["l2"] for row in out.curve] == [0.0, *sorted(set(found.tolist()))]
+    assert len(set(accuracies)) == len(accuracies)  # every point is a step down
+
+
+def test_accuracy_under_l2_budget_known_values():
+    correct = torch.tensor([True, True, True, False])
+    fooled = torch.tensor([True, True, False, False])
+    l2 = torch.tensor([0.5, 1.5, 0.0, 0.0])
+    rows = accuracy_under_l2_budget(correct, fooled, l2, [0.0, 1.0, 2.0])
+    assert [r["accuracy"] for r in rows] == [0.75, 0.5, 0.25]
+
+
+def test_perturbation_norms():
+    x = torch.zeros(2, 1, 2, 2)
+    adv = x.clone()
+    adv[0, 0, 0, 0], adv[1, 0, :, :] = 0.3, 0.1
+    linf, l2 = perturbation_norms(x, adv)
+    assert linf.tolist() == pytest.approx([0.3, 0.1])
+    assert l2.tolist() == pytest.approx([0.3, 0.2])
+
+
+def test_pgd_config_errors_name_the_field():
+    with pytest.raises(ValueError, match="^norm is 'l1'; expected one of 'linf', 'l2'$"):
+        pgd_config(norm="l1")
+    with pytest.raises(ValueError, match=r"^losses\[\] is 'hinge'"):
+        pgd_config(losses=("hinge",))
+    with pytest.raises(ValueError, match="eps_list"):
+        pgd_config(eps_list=())
+    with pytest.raises(TypeError):  # no defaults: every field is given
+        PGDConfig(eps=0.1)
+
+
+def test_no_clean_correct_sample(toy_classifier):
+    model, x, y = toy_classifier
+    wrong = (_predict(model, x[:6]) + 1) % 4  # labels the model never predicts
+    pgd_out = evaluate_pgd(model, x[:6], wrong, config=SETTINGS, batch_size=4, seed=0)
+    ddn_out = evaluate_ddn(model, x[:6], wrong, config=ddn_config(steps=5), batch_size=4,
+                           seed=0)
+    for out in (pgd_out, ddn_out):
+        assert out.metrics["clean_accuracy"] == 0.0
+        assert out.metrics["attack_success_rate"] == 0.0
+        assert not bool(out.success.any())

@@ -1,0 +1,64 @@
+"""A copy of the project in a temporary git repository, with tiny parameters, for tests that
+run DVC or the command line on real pipeline outputs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+OUTPUT_PREFIXES = ("metrics/", "plots/", "reports/", "dvc.lock", "dvc_plots/")
+
+
+def env() -> dict[str, str]:
+    """The environment of a DVC or CLI subprocess: this venv first, no network calls."""
+    out = dict(os.environ)
+    out["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{out.get('PATH', '')}"
+    out.update(DVC_NO_ANALYTICS="1", DVC_STUDIO_OFFLINE="1",
+               GIT_AUTHOR_NAME="e2e", GIT_AUTHOR_EMAIL="e2e@example.invalid",
+               GIT_COMMITTER_NAME="e2e", GIT_COMMITTER_EMAIL="e2e@example.invalid")
+    return out
+
+
+def run(repo: Path, *args: str) -> str:
+    """Run a command in ``repo``; fail the test with its output when it fails."""
+    result = subprocess.run(args, cwd=repo, env=env(), capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout + result.stderr
+
+
+def _project_files() -> list[str]:
+    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    return [f for f in out.splitlines() if f and not f.startswith(OUTPUT_PREFIXES)
+            and (ROOT / f).is_file()]
+
+
+def make_tiny_repo(repo: Path) -> Path:
+    """The project's source files (no pipeline outputs) in a new git repo at ``repo``, with
+    parameters small enough for the whole pipeline to run in about half a minute."""
+    for name in _project_files():
+        target = repo / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, target)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["split"]["max_per_class"] = 40
+    params["model"]["width"] = 8
+    params["train"]["epochs"] = 3
+    params["train"]["batch_size"] = 32
+    params["attack"]["samples"] = 20
+    params["attack"]["batch_size"] = 8
+    params["attack"]["pgd"].update(steps=5, eps_list=[0.05, 0.1])
+    params["attack"]["ddn"]["steps"] = 10
+    params["squeeze"].update(select_samples=20, adaptive_steps=5)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(repo, "git", "init", "-q")
+    run(repo, "git", "add", "-A")
+    run(repo, "git", "commit", "-qm", "tiny pipeline")
+    return repo

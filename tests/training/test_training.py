@@ -1,0 +1,102 @@
+"""The fit loop: it learns, restores its best epoch, is deterministic; augmentation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from modelrobustness.models import ModelConfig, build_model
+from modelrobustness.training.augment import augment_batch
+from modelrobustness.training.fit import FitConfig, fit
+
+from helpers.configs import fit_config
+
+
+def _toy_data(n=96, seed=0):
+    """Two classes: a bright square top-left vs bottom-right, plus noise."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 1, 12, 12, generator=g) * 0.3
+    y = torch.arange(n) % 2
+    x[y == 0, :, 1:5, 1:5] += 0.6
+    x[y == 1, :, 7:11, 7:11] += 0.6
+    return x.clamp(0, 1), y
+
+
+def _model():
+    torch.manual_seed(0)
+    return build_model(ModelConfig(arch="vgg_small", num_classes=2, in_channels=1,
+                                   image_size=12, mean=[0.3], std=[0.3], width=4))
+
+
+def _train(epochs=4, seed=1):
+    x, y = _toy_data()
+    vx, vy = _toy_data(32, seed=5)
+    model = _model()
+    config = fit_config(epochs=epochs, batch_size=16, lr=0.05, crop_padding=1)
+    history = []
+    result = fit(model, x, y, vx, vy, config=config, seed=seed,
+                 on_epoch_end=lambda epoch, stats: history.append(stats))
+    return model, result, history
+
+
+def test_training_lowers_the_loss():
+    x, y = _toy_data()
+    model = _model().eval()
+    with torch.no_grad():
+        before = float(F.cross_entropy(model(x), y))
+    model, result, history = _train()
+    with torch.no_grad():
+        after = float(F.cross_entropy(model(x), y))
+    assert after < 0.7 * before
+    assert len(history) == 4 and result.best_val_accuracy >= 0.9
+    assert not model.training
+
+
+def test_best_epoch_restored():
+    model, result, _ = _train()
+    vx, vy = _toy_data(32, seed=5)
+    with torch.no_grad():
+        acc = float((model(vx).argmax(1) == vy).float().mean())
+    assert acc == pytest.approx(result.best_val_accuracy)
+    assert result.history[result.best_epoch - 1]["val_accuracy"] == result.best_val_accuracy
+
+
+def test_fit_is_deterministic():
+    a, ra, _ = _train(epochs=2)
+    b, rb, _ = _train(epochs=2)
+    for (name, ta), tb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(ta, tb), name
+    assert [h["train_loss"] for h in ra.history] == [h["train_loss"] for h in rb.history]
+
+
+def test_soft_targets_accepted():
+    x, y = _toy_data()
+    soft = F.one_hot(y, 2).float() * 0.9 + 0.05
+    model = _model()
+    result = fit(model, x, soft, x, y, config=fit_config(epochs=2, batch_size=32, lr=0.05),
+                 seed=0, loss_fn=lambda logits, t: -(t * logits.log_softmax(1)).sum(1).mean())
+    assert result.history[-1]["train_accuracy"] > 0.5
+
+
+def test_augment_batch_per_sample():
+    x = torch.rand(64, 3, 8, 8)
+    g = torch.Generator().manual_seed(0)
+    out = augment_batch(x, crop_padding=2, flip=True, generator=g)
+    assert out.shape == x.shape
+    same = [(out[i] == x[i]).all().item() for i in range(64)]
+    assert 0 < sum(same) < 64  # some untouched (zero shift, no flip), most changed
+    g = torch.Generator().manual_seed(0)
+    assert torch.equal(out, augment_batch(x, crop_padding=2, flip=True, generator=g))
+    assert torch.equal(augment_batch(x, crop_padding=0, flip=False, generator=g), x)
+
+
+def test_fit_config_errors_name_the_field():
+    with pytest.raises(ValueError, match="^optimizer is 'lbfgs'; expected one of 'sgd'"):
+        fit_config(optimizer="lbfgs")
+    with pytest.raises(ValueError, match="^epochs is 0; expected an integer >= 1$"):
+        fit_config(epochs=0)
+    with pytest.raises(ValueError, match="^flip is 'no'; expected true or false$"):
+        fit_config(flip="no")
+    with pytest.raises(TypeError):  # no defaults: every field is given
+        FitConfig(epochs=3)
