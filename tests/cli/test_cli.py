@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from modelrobustness.cli import main
 from modelrobustness.data.images import load_image
 from modelrobustness.defenses import SqueezeDetector
 from modelrobustness.models import load_model
@@ -25,8 +26,19 @@ pytestmark = pytest.mark.e2e
 
 
 def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    """The installed command line, as a user runs it (a new process)."""
     return subprocess.run([sys.executable, "-m", "modelrobustness", *map(str, args)], cwd=cwd,
                           env=env(), capture_output=True, text=True, check=False)
+
+
+def cli_here(capsys, project: Path, *args: str) -> subprocess.CompletedProcess:
+    """The command line's ``main`` in this process (quick, for the error paths): the same
+    return code and output as :func:`cli`; an exception escaping ``main`` fails the test,
+    as a traceback would."""
+    capsys.readouterr()
+    code = main(["--project", str(project), *map(str, args)])
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, out.out, out.err)
 
 
 @pytest.fixture(scope="module")
@@ -96,13 +108,13 @@ def test_predict_reports_unreadable_images_and_goes_on(tiny_pipeline, images):
     assert str(images["png"]) in result.stdout  # the readable one is still classified
 
 
-def test_missing_model_says_to_run_dvc_repro(tiny_pipeline, images, tmp_path):
+def test_missing_model_says_to_run_dvc_repro(tiny_pipeline, images, tmp_path, capsys):
     repo, _ = tiny_pipeline
     shutil.copyfile(repo / "params.yaml", tmp_path / "params.yaml")
     for args in (["predict", images["png"]],
                  ["attack", images["png"], "--attack", "pgd", "--out", tmp_path / "a.png"],
                  ["report"]):
-        result = cli(repo, "--project", tmp_path, *args)
+        result = cli_here(capsys, tmp_path, *args)
         assert result.returncode == 1, args
         assert "run `dvc repro` first" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "a.png").exists()
@@ -139,25 +151,27 @@ def test_attack_writes_the_adversarial_image(tiny_pipeline, images, tmp_path, at
     assert float(delta.abs().max()) > 0
 
 
-def test_attack_rejects_bad_input(tiny_pipeline, images, tmp_path):
+def test_attack_rejects_bad_input(tiny_pipeline, images, tmp_path, capsys):
     repo, _ = tiny_pipeline
-    result = cli(repo, "attack", images["png"], "--attack", "pgd", "--label", "unicorn",
-                 "--out", tmp_path / "a.png")
+    result = cli_here(capsys, repo, "attack", images["png"], "--attack", "pgd", "--label",
+                      "unicorn", "--out", tmp_path / "a.png")
     assert result.returncode == 1 and "'unicorn' is not a class" in result.stderr
     assert "zebra" in result.stderr
-    result = cli(repo, "attack", images["bad"], "--attack", "ddn", "--out", tmp_path / "a.png")
+    result = cli_here(capsys, repo, "attack", images["bad"], "--attack", "ddn", "--out",
+                      tmp_path / "a.png")
     assert result.returncode == 1 and f"{images['bad']} is not a usable image" in result.stderr
-    result = cli(repo, "attack", images["png"], "--attack", "pgd", "--out", tmp_path / "a.jpg")
+    result = cli_here(capsys, repo, "attack", images["png"], "--attack", "pgd", "--out",
+                      tmp_path / "a.jpg")
     assert result.returncode == 1 and "give a .png path" in result.stderr
     for options, message in ((["--eps", "0.001"], "below one grey level"),
                              (["--eps", "-0.05"], "--eps is -0.05; expected a number > 0"),
                              (["--steps", "0"], "--steps is 0; expected at least 1")):
-        result = cli(repo, "attack", images["png"], "--attack", "pgd", *options,
-                     "--out", tmp_path / "a.png")
+        result = cli_here(capsys, repo, "attack", images["png"], "--attack", "pgd", *options,
+                          "--out", tmp_path / "a.png")
         assert result.returncode == 1 and message in result.stderr, result.stderr
     not_a_model = tmp_path.parent / "not_a_model.pt"
     not_a_model.write_bytes(b"\x80\x04 not a checkpoint")
-    result = cli(repo, "predict", "--model", not_a_model, images["png"])
+    result = cli_here(capsys, repo, "predict", "--model", not_a_model, images["png"])
     assert result.returncode == 1 and "is not a readable ModelRobustness checkpoint" in \
         result.stderr
     assert "Traceback" not in result.stderr and not list(tmp_path.iterdir())
