@@ -151,6 +151,8 @@ def test_attack_writes_the_adversarial_image(tiny_pipeline, images, tmp_path, at
     assert float(delta.abs().max()) > 0
 
 
+# torch warns about the pickle protocol of the fake checkpoint before refusing it
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_attack_rejects_bad_input(tiny_pipeline, images, tmp_path, capsys):
     repo, _ = tiny_pipeline
     result = cli_here(capsys, repo, "attack", images["png"], "--attack", "pgd", "--label",

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from modelrobustness.cli.images import png_bytes, quantize_within
+from modelrobustness.cli.report import readme_figures
 from modelrobustness.pipeline.evaluate import STAGE_METRICS, report_data
 from modelrobustness.pipeline.paths import ProjectPaths
 from modelrobustness.reporting.markdown import results_section, splice_results
@@ -34,7 +35,7 @@ def test_committed_report_matches_committed_metrics():
 def test_readme_results_section_is_the_reports():
     readme = (ROOT / "README.md").read_text()
     section = results_section((ROOT / "reports/robustness.md").read_text())
-    assert splice_results(readme, section) == readme, (
+    assert splice_results(readme, section, figures_to=readme_figures(ProjectPaths())) == readme, (
         "README's results section differs from reports/robustness.md: run "
         "`python -m modelrobustness report --readme README.md`")
     for link in re.findall(r"\]\((reports/figures/[^)]+)\)", results_section(readme)):
@@ -84,7 +85,7 @@ def test_report_of_a_degenerate_run_says_not_measured(tmp_path):
 
 def test_splice_needs_the_markers():
     with pytest.raises(ValueError, match="no results section"):
-        splice_results("# README without markers\n", "section")
+        splice_results("# README without markers\n", "section", figures_to="reports/figures")
 
 
 def test_offline_template_is_configured_and_loads_nothing_from_the_network():

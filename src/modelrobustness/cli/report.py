@@ -7,7 +7,13 @@ from pathlib import Path
 
 from ..pipeline.artifacts.metrics import read_metrics
 from ..pipeline.paths import ProjectPaths
-from ..reporting.markdown import curve_table, results_section, splice_results, summary_table
+from ..reporting.markdown import (
+    FIGURES,
+    curve_table,
+    results_section,
+    splice_results,
+    summary_table,
+)
 from ..utils.io import atomic_write_text
 from .project import CLIError
 
@@ -25,7 +31,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         readme = Path(args.readme)
         text = readme.read_text(encoding="utf-8")
         try:
-            updated = splice_results(text, results_section(report.read_text(encoding="utf-8")))
+            updated = splice_results(text, results_section(report.read_text(encoding="utf-8")),
+                                     figures_to=readme_figures(paths))
         except ValueError as exc:
             raise CLIError(f"{readme}: {exc}") from None
         if updated != text:
@@ -38,6 +45,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     print(curve_table(summary))
     print(f"\nfull report: {paths.report}")
     return 0
+
+
+def readme_figures(paths: ProjectPaths) -> str:
+    """The report's figures folder as a README at the project's root links to it."""
+    return (paths.reports / FIGURES).relative_to(paths.root).as_posix()
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

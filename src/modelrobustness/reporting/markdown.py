@@ -222,8 +222,8 @@ def results_section(report_text: str) -> str:
     return report_text[start:end + len(RESULTS_END)]
 
 
-def splice_results(readme_text: str, section: str, *, figures_from: str = FIGURES,
-                   figures_to: str = f"reports/{FIGURES}") -> str:
+def splice_results(readme_text: str, section: str, *, figures_to: str,
+                   figures_from: str = FIGURES) -> str:
     """``readme_text`` with its results section replaced by ``section`` (image links moved
     from ``figures_from`` to ``figures_to``)."""
     try:
