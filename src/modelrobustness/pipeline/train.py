@@ -24,9 +24,9 @@ def fit_config(params: Mapping[str, Any]) -> FitConfig:
     return section_config(FitConfig, params, "train", nested=("augment",))
 
 
-def architecture_config(params: Mapping[str, Any], key: str = "model") -> ArchitectureConfig:
-    """The ``model`` section (or another section of the same keys, ``key``)."""
-    return section_config(ArchitectureConfig, params, key)
+def architecture_config(params: Mapping[str, Any]) -> ArchitectureConfig:
+    """The ``model`` section."""
+    return section_config(ArchitectureConfig, params, "model")
 
 
 def run_training(role: str, params: Mapping[str, Any], *, architecture: ArchitectureConfig,
