@@ -1,4 +1,4 @@
-"""The package's layers import only downward (DESIGN.md):
+"""The package's layers import only downward (docs/layout.md):
 __main__ -> cli -> pipeline -> (evaluation | training | reporting)
 -> (attacks | defenses | models | data) -> utils; siblings do not import each other."""
 

@@ -43,8 +43,17 @@ _DELETE = object()
      "parameter train.epochs is 0; expected an integer >= 1"),
     (train.fit_config, "train.augment.flip", "no",
      "parameter train.augment.flip is 'no'; expected true or false"),
-    (train.fit_config, "train.epoch", 3, "unknown parameter(s) train.epoch; train knows"),
+    (train.fit_config, "train.epoch", 3, "unknown parameter train.epoch; train knows"),
     (train.fit_config, "train.lr", _DELETE, "parameter train.lr is missing from params.yaml"),
+    (train.fit_config, "train.augment.crop_padding", _DELETE,
+     "parameter train.augment.crop_padding is missing from params.yaml"),
+    (train.fit_config, "train.crop_padding", 1, "unknown parameter train.crop_padding"),
+    (train.fit_config, "train.augment.mixup", True, "unknown parameter train.augment.mixup"),
+    (train.fit_config, "train.eval_batch_size", 10, "unknown parameter train.eval_batch_size"),
+    (distill.distilled_architecture, "distill.model", {"width": 0},
+     "parameter distill.model.width is 0; expected an integer >= 1"),
+    (distill.distilled_architecture, "distill.model", {"depth": 3},
+     "unknown parameter distill.model.depth"),
     (train.architecture_config, "model.arch", "alexnet",
      "parameter model.arch is 'alexnet'; expected one of 'vgg_small', 'resnet18'"),
     (split.split_config, "data.color", "sepia",
@@ -84,3 +93,21 @@ def test_download_errors_name_the_keys(tmp_path, monkeypatch):
                                             r"None"):
         download.main()
     assert not (tmp_path / "data" / "raw").exists()
+
+
+def test_null_subsections_and_overrides_are_empty():
+    assert (distill.distilled_architecture(_with("distill.model", None))
+            == train.architecture_config(params()))
+    with pytest.raises(ParamsError, match="^parameter train.augment.crop_padding is missing"):
+        train.fit_config(_with("train.augment", None))
+
+
+def test_squeeze_detect_needs_linf_pgd(tmp_path, monkeypatch):
+    import yaml
+
+    from modelrobustness.pipeline import detect as detect_stage
+
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(_with("attack.pgd.norm", "l2")))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ParamsError, match=r"^parameter attack.pgd.norm is 'l2'; expected 'linf'"):
+        detect_stage.main()

@@ -148,7 +148,7 @@ def choose_squeezers(model: nn.Module, val_x: torch.Tensor, val_y: torch.Tensor,
                                 generator=generator)
     run = attack_clean_correct(model, sel_x, sel_y, attack, batch_size=batch_size,
                                device=device, desc="select")
-    fooled = run.adv_predictions != sel_y[run.target]
+    fooled = run.fooled[run.target]  # over the attacked (clean-correct) images
     if not bool(fooled.any()):  # nothing to select on: keep every configured squeezer
         return chosen, {}
     full = SqueezeDetector(model, chosen, batch_size=batch_size)
@@ -266,6 +266,7 @@ def adaptive_attack(model: nn.Module, detector: SqueezeDetector,
             lam=config.adaptive_lambda, generator=generator),
     }
     for name, attack in runs.items():
+        # x holds clean-correct images only: their clean predictions are their labels
         run = attack_clean_correct(model, x, y, attack, batch_size=batch_size, device=device,
                                    desc=name, clean_predictions=y.clone())
         fooled = run.fooled

@@ -14,7 +14,7 @@ from .artifacts.adversarial import read_successful
 from .artifacts.metrics import write_metrics
 from .artifacts.models import load_trained
 from .attack_pgd import pgd_config
-from .params import attack_samples, device, load_params, section_config, seed
+from .params import ParamsError, attack_samples, device, load_params, section_config, seed
 from .paths import ProjectPaths
 
 DETECTOR_MODEL = "baseline"
@@ -29,6 +29,9 @@ def squeeze_config(params: Mapping[str, Any]) -> SqueezeConfig:
 def main() -> None:
     params, paths = load_params(), ProjectPaths()
     config, attack_config = squeeze_config(params), pgd_config(params)
+    if attack_config.norm != "linf":
+        raise ParamsError(f"parameter attack.pgd.norm is {attack_config.norm!r}; expected "
+                          "'linf' for squeeze_detect (its adaptive attack is L-inf only)")
     samples, batch_size = attack_samples(params)
     run_device = device(params)
     model = load_trained(paths, DETECTOR_MODEL, run_device)

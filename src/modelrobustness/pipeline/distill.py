@@ -13,17 +13,9 @@ from ..models.classifier import ArchitectureConfig
 from ..utils.checks import check_positive
 from ..utils.torch import predict_labels
 from .artifacts.models import load_trained
-from .params import (
-    ParamsError,
-    checked,
-    device,
-    get,
-    load_params,
-    reject_unknown,
-    section,
-)
+from .params import checked, device, load_params, reject_unknown, section_config
 from .paths import ProjectPaths
-from .train import architecture_config, run_training
+from .train import run_training
 
 
 def temperature(params: Mapping[str, Any]) -> float:
@@ -34,12 +26,7 @@ def temperature(params: Mapping[str, Any]) -> float:
 
 def distilled_architecture(params: Mapping[str, Any]) -> ArchitectureConfig:
     """The ``model`` section with ``distill.model``'s overrides."""
-    overrides = get(params, "distill.model") or {}
-    if not isinstance(overrides, Mapping):
-        raise ParamsError(f"parameter distill.model is {overrides!r}; expected a mapping of "
-                          "model settings")
-    merged = {**section(params, "model"), **overrides}
-    return architecture_config({**params, "model": merged})
+    return section_config(ArchitectureConfig, params, "model", overrides="distill.model")
 
 
 def train_teacher() -> None:

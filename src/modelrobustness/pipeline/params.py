@@ -1,9 +1,11 @@
 """Reading ``params.yaml`` and turning its sections into the library's frozen configs.
 
 Every error names the params key and what is allowed. The section adapters live beside the
-stage that owns the section (``train.fit_config``, ``attack_pgd.pgd_config``, ...) and all go
-through :func:`make_config`, so unknown keys, missing keys and bad values read the same
-everywhere; defaults live in ``params.yaml`` only.
+stage that owns the section (``train.fit_config``, ``attack_pgd.pgd_config``, ...); configs
+go through :func:`section_config` / :func:`make_config` and single values through
+:func:`checked`, so unknown keys, missing keys and bad values read the same everywhere.
+Defaults live in ``params.yaml`` only: a config field with a library default (an internal
+setting such as a scoring batch size) is not a parameter.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ class ParamsError(ValueError):
     """A value of params.yaml that cannot be used; the message names its key."""
 
 
-def _error(key: str, exc: InvalidValue) -> ParamsError:
+def params_error(key: str, exc: InvalidValue) -> ParamsError:
+    """``exc`` (a library check's error) about the params key ``key``."""
     return ParamsError(f"parameter {key} is {exc.value!r}; expected {exc.expected}")
 
 
@@ -61,7 +64,7 @@ def checked(params: Mapping[str, Any], key: str, check: Callable[..., Any], **op
     try:
         return check(key, get(params, key), **options)
     except InvalidValue as exc:
-        raise _error(key, exc) from None
+        raise params_error(key, exc) from None
 
 
 def section(params: Mapping[str, Any], key: str) -> Mapping[str, Any]:
@@ -92,6 +95,18 @@ def reject_unknown(params: Mapping[str, Any], key: str, known: set[str]) -> None
                           f"{key} knows {', '.join(sorted(known))}")
 
 
+def _optional_section(params: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """The mapping at ``key``, where null means empty."""
+    value = get(params, key)
+    return {} if value is None else section(params, key)
+
+
+def _parameters(cls: type) -> dict[str, dataclasses.Field]:
+    """The fields of a config that params set: those without a library default."""
+    return {f.name: f for f in dataclasses.fields(cls)
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+
+
 def make_config(cls: type[Config], values: Mapping[str, Any], *,
                 keys: Mapping[str, str]) -> Config:
     """``cls(**values)`` for a frozen config dataclass, with errors that name params keys.
@@ -99,39 +114,51 @@ def make_config(cls: type[Config], values: Mapping[str, Any], *,
     ``keys`` maps each field to its params key. Every field without a library default must
     be given; a value the config rejects is reported under its key.
     """
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    for name, field in fields.items():
-        required = (field.default is dataclasses.MISSING
-                    and field.default_factory is dataclasses.MISSING)
-        if required and name not in values:
+    for name in _parameters(cls):
+        if name not in values:
             raise ParamsError(f"parameter {keys[name]} is missing from params.yaml")
     try:
         return cls(**values)
     except InvalidValue as exc:
         field, _, rest = exc.name.partition("[")
         key = keys.get(field, field) + (f"[{rest}" if rest else "")
-        raise _error(key, exc) from None
+        raise params_error(key, exc) from None
 
 
 def section_config(cls: type[Config], params: Mapping[str, Any], key: str, *,
-                   nested: tuple[str, ...] = ()) -> Config:
-    """A config made from the section at ``key`` (with the sub-sections ``nested`` flattened
-    into it); keys the config does not know are an error listing the known ones."""
-    values = dict(section(params, key))
-    keys = {name: f"{key}.{name}" for name in values}
-    for sub in nested:
-        inner = section(params, f"{key}.{sub}") if sub in values else {}
-        values.pop(sub, None)
-        keys.pop(sub, None)
-        values.update(inner)
-        keys.update({name: f"{key}.{sub}.{name}" for name in inner})
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(keys[name] for name in values if name not in known)
-    if unknown:
-        raise ParamsError(f"unknown parameter(s) {', '.join(unknown)}; {key} knows "
-                          f"{', '.join(sorted(known | set(nested)))}")
-    for name in known:
-        keys.setdefault(name, f"{key}.{name}")
+                   nested: Mapping[str, tuple[str, ...]] | None = None,
+                   overrides: str | None = None) -> Config:
+    """A config made from the section at ``key``.
+
+    ``nested`` maps a sub-section to the fields it holds (``{"augment": ("crop_padding",
+    "flip")}`` for ``train.augment``; null counts as empty). ``overrides`` names another
+    section whose keys replace the section's (``distill.model`` over ``model``). Keys the
+    config does not take are an error listing the ones it does."""
+    nested = dict(nested or {})
+    located = {field: f"{key}.{sub}.{field}" for sub, fields in nested.items()
+               for field in fields}
+    allowed = set(_parameters(cls)) - set(located) | set(nested)
+    values, keys = {}, {}
+    for name, value in section(params, key).items():
+        if name in nested:
+            for field, inner in _optional_section(params, f"{key}.{name}").items():
+                if field not in nested[name]:
+                    raise ParamsError(f"unknown parameter {key}.{name}.{field}; {key}.{name} "
+                                      f"knows {', '.join(nested[name])}")
+                values[field], keys[field] = inner, f"{key}.{name}.{field}"
+        elif name not in allowed:
+            raise ParamsError(f"unknown parameter {key}.{name}; {key} knows "
+                              f"{', '.join(sorted(allowed))}")
+        else:
+            values[name], keys[name] = value, f"{key}.{name}"
+    if overrides is not None:
+        for name, value in _optional_section(params, overrides).items():
+            if name not in allowed - set(nested):
+                raise ParamsError(f"unknown parameter {overrides}.{name}; {overrides} "
+                                  f"knows {', '.join(sorted(allowed - set(nested)))}")
+            values[name], keys[name] = value, f"{overrides}.{name}"
+    for name in _parameters(cls):
+        keys.setdefault(name, located.get(name, f"{key}.{name}"))
     return make_config(cls, values, keys=keys)
 
 
@@ -147,7 +174,7 @@ def device(params: Mapping[str, Any]) -> torch.device:
     try:
         return resolve_device(get(params, "device"))
     except InvalidValue as exc:
-        raise _error("device", exc) from None
+        raise params_error("device", exc) from None
 
 
 def attack_samples(params: Mapping[str, Any]) -> tuple[int, int]:

@@ -21,7 +21,8 @@ from .tracking import epoch_logger, log_confusion, open_live
 
 def fit_config(params: Mapping[str, Any]) -> FitConfig:
     """The ``train`` section (``train.augment`` flattened into it)."""
-    return section_config(FitConfig, params, "train", nested=("augment",))
+    return section_config(FitConfig, params, "train",
+                          nested={"augment": ("crop_padding", "flip")})
 
 
 def architecture_config(params: Mapping[str, Any]) -> ArchitectureConfig:

@@ -1,6 +1,6 @@
 """The text of ``reports/robustness.md``, made from the summary (``metrics/evaluate.json``):
-every number in it is formatted from the summary. (``writer`` draws the figures and
-writes the folder; this module imports nothing heavy, so the command line stays quick.)
+every number in it is formatted from the summary. (``figures`` draws the figures and
+``writer`` writes the folder; this module imports nothing heavy, so the command line stays quick.)
 
 The part between :data:`RESULTS_BEGIN` and :data:`RESULTS_END` is the "Results" section
 that ``python -m modelrobustness report --readme README.md`` copies into the README.

@@ -73,7 +73,8 @@ def train_classifier(
     on_epoch_end: EpochCallback | None = None,
     desc: str = "train",
 ) -> TrainedClassifier:
-    """Build a model from params, fit it on the train split, score it on val and test.
+    """Build ``architecture`` for the data, fit it on the train split, score it on val and
+    test.
 
     ``train_targets`` replaces the train labels (soft labels for distillation).
     Weight initialisation draws from torch's global RNG: seed it before calling.

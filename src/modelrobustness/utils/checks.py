@@ -1,6 +1,6 @@
 """The one validator family: every check raises :class:`InvalidValue`, whose message has one
 style, ``<name> is <value>; expected <what>``. Library code names its own argument or field;
-the pipeline's params adapter re-raises the same error with the params key as the name."""
+the pipeline's params adapter reports it as ``parameter <key> is <value>; expected <what>``."""
 
 from __future__ import annotations
 
