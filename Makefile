@@ -8,7 +8,9 @@ RUN := PATH="$(BIN):$$PATH" DVC_NO_ANALYTICS=1 DVC_STUDIO_OFFLINE=1
 
 .PHONY: repro test install install-dev clean-venv
 
+# every parameter is checked before DVC touches an output
 repro: $(VENV)/.installed-runtime
+	$(RUN) $(BIN)/modelrobustness check-params
 	$(RUN) $(BIN)/dvc repro
 
 test: $(VENV)/.installed-dev

@@ -3,6 +3,7 @@
 import sys
 
 from modelrobustness.pipeline.attack_ddn import main
+from modelrobustness.pipeline.entry import run_stage
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    run_stage("attack_ddn", main, *sys.argv[1:])

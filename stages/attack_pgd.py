@@ -3,6 +3,7 @@
 import sys
 
 from modelrobustness.pipeline.attack_pgd import main
+from modelrobustness.pipeline.entry import run_stage
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    run_stage("attack_pgd", main, *sys.argv[1:])

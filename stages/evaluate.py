@@ -1,6 +1,7 @@
 """Stage `evaluate`: every stage's metrics into metrics/evaluate.json and reports/."""
 
+from modelrobustness.pipeline.entry import run_stage
 from modelrobustness.pipeline.evaluate import main
 
 if __name__ == "__main__":
-    main()
+    run_stage("evaluate", main)

@@ -1,6 +1,7 @@
 """Stage `split`: de-duplicate, split stratified and resize into data/prepared/."""
 
+from modelrobustness.pipeline.entry import run_stage
 from modelrobustness.pipeline.split import main
 
 if __name__ == "__main__":
-    main()
+    run_stage("split", main)

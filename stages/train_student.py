@@ -1,6 +1,7 @@
 """Stage `train_student`: trained on the teacher's soft labels at T, deployed at T = 1."""
 
 from modelrobustness.pipeline.distill import train_student
+from modelrobustness.pipeline.entry import run_stage
 
 if __name__ == "__main__":
-    train_student()
+    run_stage("train_student", train_student)

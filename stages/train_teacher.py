@@ -1,6 +1,7 @@
 """Stage `train_teacher`: the distillation teacher, trained on softmax(logits / T)."""
 
 from modelrobustness.pipeline.distill import train_teacher
+from modelrobustness.pipeline.entry import run_stage
 
 if __name__ == "__main__":
-    train_teacher()
+    run_stage("train_teacher", train_teacher)

@@ -1,7 +1,12 @@
-"""The command line, run as a subprocess on the tiny pipeline's outputs and fixture images."""
+"""The command line on the tiny pipeline's outputs and fixture images: what it prints, what
+it refuses (never a traceback, never a file destroyed), and its options anywhere on the
+line. Error paths run ``main`` in this process (quick); a few commands run as a user runs
+them, in a new process."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import re
@@ -12,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from modelrobustness.cli import main
 from modelrobustness.data.images import load_image
@@ -31,25 +37,27 @@ def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
                           env=env(), capture_output=True, text=True, check=False)
 
 
-def cli_here(capsys, project: Path, *args: str) -> subprocess.CompletedProcess:
-    """The command line's ``main`` in this process (quick, for the error paths): the same
-    return code and output as :func:`cli`; an exception escaping ``main`` fails the test,
-    as a traceback would."""
+def cli_here(capsys, project: Path | None, *args: str) -> subprocess.CompletedProcess:
+    """The command line's ``main`` in this process: the same return code and output as
+    :func:`cli`; an exception escaping ``main`` fails the test, as a traceback would."""
     capsys.readouterr()
-    code = main(["--project", str(project), *map(str, args)])
+    code = main([*(["--project", str(project)] if project else []), *map(str, args)])
     out = capsys.readouterr()
     return subprocess.CompletedProcess(args, code, out.out, out.err)
 
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory, tiny_pipeline) -> dict[str, Path]:
-    """A pipeline image (PNG, 28x28 grey), a 50x40 RGB JPEG, a text file, a missing path."""
+    """A pipeline image (PNG, 28x28 grey), a 640x402 RGB photo-like JPEG, a small RGB JPEG,
+    a text file, a missing path."""
     repo, _ = tiny_pipeline
     folder = tmp_path_factory.mktemp("images")
-    paths = {"png": folder / "zebra.png", "jpg": folder / "photo.jpg",
-             "bad": folder / "notes.jpg", "missing": folder / "missing.png"}
+    paths = {"png": folder / "zebra.png", "photo": folder / "photo.jpg",
+             "jpg": folder / "small.jpg", "bad": folder / "notes.jpg",
+             "missing": folder / "missing.png"}
     shutil.copyfile(sorted((repo / "data/raw/zebra").iterdir())[0], paths["png"])
-    paths["jpg"].write_bytes(encode(random_rgb(3, (50, 40)), "JPEG", quality=90))
+    paths["photo"].write_bytes(encode(random_rgb(3, (640, 402)), "JPEG", quality=90))
+    paths["jpg"].write_bytes(encode(random_rgb(4, (50, 40)), "JPEG", quality=90))
     paths["bad"].write_text("not an image\n")
     return paths
 
@@ -62,14 +70,29 @@ def _model_view(repo: Path, path: Path, model: str = "baseline"):
     return net, x, net.config.class_names[int(probs.argmax())], float(probs.max())
 
 
+def _project_copy(repo: Path, tmp_path: Path, **params) -> Path:
+    """A project folder with ``repo``'s models and metrics and changed parameters."""
+    project = tmp_path / "project"
+    project.mkdir()
+    values = yaml.safe_load((repo / "params.yaml").read_text())
+    for key, value in params.items():
+        section, name = key.split("__")
+        values[section][name] = value
+    (project / "params.yaml").write_text(yaml.safe_dump(values))
+    for folder in ("models", "metrics"):
+        (project / folder).symlink_to(repo / folder)
+    return project
+
+
 def test_help_lists_the_commands(tiny_pipeline):
     repo, _ = tiny_pipeline
     top = cli(repo, "--help")
     assert top.returncode == 0
-    for command in ("predict", "attack", "report"):
+    for command in ("predict", "attack", "report", "check-params"):
         assert command in top.stdout
         sub = cli(repo, command, "--help")
         assert sub.returncode == 0 and f"usage: modelrobustness {command}" in sub.stdout
+        assert "--project DIR" in sub.stdout and "--device DEVICE" in sub.stdout
     assert "--attack {pgd,ddn}" in cli(repo, "attack", "--help").stdout
     installed = Path(sys.executable).parent / "modelrobustness"
     assert installed.is_file(), "the console script is not installed (pip install -e .)"
@@ -77,25 +100,92 @@ def test_help_lists_the_commands(tiny_pipeline):
                           env=env()).returncode == 0
 
 
-@pytest.mark.parametrize("model", ["baseline", "student"])
-def test_predict_prints_class_confidence_score_and_verdict(tiny_pipeline, images, model):
+def test_predict_with_the_detectors_model(tiny_pipeline, images):
     repo, _ = tiny_pipeline
-    result = cli(repo, "predict", "--model", model, images["png"], images["jpg"])
+    result = cli(repo, "predict", images["png"], images["jpg"])
     assert result.returncode == 0, result.stderr
     squeeze = json.loads((repo / "metrics/squeeze_detect.json").read_text())
     assert f"threshold {squeeze['threshold']:.4f}" in result.stdout
     detector = SqueezeDetector(load_model(repo / "models/baseline.pt"),
                                squeeze["selected_squeezers"], threshold=squeeze["threshold"])
     for key in ("png", "jpg"):
-        _, _, name, confidence = _model_view(repo, images[key], model)
-        _, x, _, _ = _model_view(repo, images[key], "baseline")
+        _, x, name, confidence = _model_view(repo, images[key])
         score = float(detector.score(x)[0])
         line = next(line for line in result.stdout.splitlines()
                     if line.startswith(str(images[key])))
         cells = line.split()
         assert cells[1:4] == [name, f"{confidence:.4f}", f"{score:.4f}"]
-        assert line.endswith("ADVERSARIAL? (flagged)" if score > squeeze["threshold"]
-                             else "clean (not flagged)")
+        assert ("ADVERSARIAL? (flagged)" if score > squeeze["threshold"]
+                else "clean (not flagged)") in line
+    assert "answers one of its 10 classes: bear, bird, cat" in result.stdout
+
+
+def test_predict_with_another_model_skips_the_detector(tiny_pipeline, images, tmp_path,
+                                                       capsys):
+    repo, _ = tiny_pipeline
+    result = cli_here(capsys, repo, "predict", "--model", "student", images["png"])
+    assert result.returncode == 0, result.stderr
+    _, _, name, confidence = _model_view(repo, images["png"], "student")
+    line = next(line for line in result.stdout.splitlines()
+                if line.startswith(str(images["png"])))
+    assert line.split()[1:5] == [name, f"{confidence:.4f}", "–", "–"]
+    assert "note: detector skipped: it was calibrated on" in result.stdout
+    assert "not on " in result.stdout and "student.pt" in result.stdout
+    # and without squeeze_detect's record, or when asked, the baseline goes without one too
+    project = _project_copy(repo, tmp_path)
+    (project / "metrics").unlink()
+    (project / "metrics").mkdir()
+    result = cli_here(capsys, project, "predict", images["png"])
+    assert result.returncode == 0 and "detector skipped: " in result.stdout
+    assert "squeeze_detect.json not found" in result.stdout
+    result = cli_here(capsys, repo, "predict", "--no-detector", images["png"])
+    assert result.returncode == 0 and "detector:" not in result.stdout
+
+
+def test_predict_reads_folders_and_writes_json_and_csv(tiny_pipeline, images, tmp_path,
+                                                        capsys):
+    repo, _ = tiny_pipeline
+    folder = tmp_path / "photos"
+    (folder / "nested").mkdir(parents=True)
+    shutil.copyfile(images["png"], folder / "a.png")
+    shutil.copyfile(images["jpg"], folder / "nested" / "b.JPG")
+    (folder / "nested" / "readme.txt").write_text("not an image")
+    as_json = cli_here(capsys, repo, "predict", folder, "--format", "json")
+    assert as_json.returncode == 0, as_json.stderr
+    report = json.loads(as_json.stdout)
+    assert [r["image"] for r in report["images"]] == [str(folder / "a.png"),
+                                                       str(folder / "nested" / "b.JPG")]
+    assert report["model"]["classes"][:2] == ["bear", "bird"]
+    assert report["detector"]["threshold"] > 0
+    assert any("1 file(s) in the folders skipped" in note for note in report["notes"])
+    for record, key in zip(report["images"], ("png", "jpg"), strict=True):
+        _, _, name, confidence = _model_view(repo, images[key])
+        assert record["class"] == name and record["confidence"] == pytest.approx(confidence)
+        assert isinstance(record["flagged"], bool) and isinstance(record["warnings"], list)
+    as_csv = cli_here(capsys, repo, "predict", folder, "--format", "csv")
+    assert as_csv.returncode == 0
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert [(r["image"], r["class"]) for r in rows] == [
+        (r["image"], r["class"]) for r in report["images"]]
+    assert "1 file(s) in the folders skipped" in as_csv.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = cli_here(capsys, repo, "predict", empty)
+    assert result.returncode == 1 and "no image files in" in result.stderr
+
+
+def test_predict_warns_far_from_the_training_data(tiny_pipeline, images, capsys):
+    repo, _ = tiny_pipeline
+    result = cli_here(capsys, repo, "predict", images["png"], images["photo"])
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert next(line for line in lines if line.startswith(str(images["png"]))).endswith("ok")
+    assert next(line for line in lines if line.startswith(str(images["photo"]))).endswith(
+        "FAR (see below)")
+    note = next(line for line in lines if line.strip().startswith(f"{images['photo']}:"))
+    assert "a 640x402 image; the model was trained on 28x28 images" in note
+    assert "a colour image; the model was trained on grayscale images" in note
+    assert "the model answers one of its 10 classes whatever the image shows" in note
 
 
 def test_predict_reports_unreadable_images_and_goes_on(tiny_pipeline, images):
@@ -106,6 +196,42 @@ def test_predict_reports_unreadable_images_and_goes_on(tiny_pipeline, images):
     assert f"cannot read {images['missing']}" in result.stderr
     assert "Traceback" not in result.stderr
     assert str(images["png"]) in result.stdout  # the readable one is still classified
+
+
+def test_images_are_held_to_the_pipelines_limits(tiny_pipeline, images, tmp_path, capsys,
+                                                 monkeypatch):
+    repo, _ = tiny_pipeline
+    project = _project_copy(repo, tmp_path, data__max_pixels=1000)  # 50x40 = 2000 pixels
+    result = cli_here(capsys, project, "predict", images["jpg"])
+    assert result.returncode == 1
+    assert "decompression_bomb: 50x40 = 2000 pixels exceeds max_pixels=1000" in result.stderr
+    monkeypatch.setattr("modelrobustness.data.images.MAX_FILE_BYTES", 100)
+    result = cli_here(capsys, repo, "predict", images["png"])
+    assert result.returncode == 1 and "too_large" in result.stderr, result.stderr
+    assert "exceeds the 100-byte limit" in result.stderr
+
+
+def test_global_options_anywhere_and_the_device_default_from_params(tiny_pipeline, images,
+                                                                    tmp_path, capsys):
+    repo, _ = tiny_pipeline
+    after = cli_here(capsys, None, "predict", images["png"], "--project", repo,
+                     "--device", "cpu")
+    before = cli_here(capsys, None, "--project", repo, "--device", "cpu", "predict",
+                      images["png"])
+    assert after.returncode == before.returncode == 0 and after.stdout == before.stdout
+    if not torch.cuda.is_available():  # the project's device parameter is the default
+        values = yaml.safe_load((repo / "params.yaml").read_text())
+        values["device"] = "cuda"
+        project = tmp_path / "cuda-project"
+        project.mkdir()
+        (project / "params.yaml").write_text(yaml.safe_dump(values))
+        (project / "models").symlink_to(repo / "models")
+        result = cli_here(capsys, project, "predict", images["png"])
+        assert result.returncode == 1
+        assert "parameter device is 'cuda'; expected auto or cpu: this machine has no CUDA " \
+               "device" in result.stderr
+        assert cli_here(capsys, project, "predict", images["png"], "--device",
+                        "cpu").returncode == 0
 
 
 def test_missing_model_says_to_run_dvc_repro(tiny_pipeline, images, tmp_path, capsys):
@@ -140,8 +266,6 @@ def test_attack_writes_the_adversarial_image(tiny_pipeline, images, tmp_path, at
     assert norms.group(1) == f"{float(delta.abs().max()):.4f}"
     assert norms.group(2) == f"{float(delta.norm()):.4f}"
     if attack == "pgd":  # written on the 8-bit grid without leaving the eps-ball
-        import yaml
-
         eps = yaml.safe_load((repo / "params.yaml").read_text())["attack"]["pgd"]["eps"]
         assert float(delta.abs().max()) <= math.floor(eps * 255 + 1e-6) / 255 + 1e-6
     verdict = result.stdout.splitlines()[-1]
@@ -151,37 +275,87 @@ def test_attack_writes_the_adversarial_image(tiny_pipeline, images, tmp_path, at
     assert float(delta.abs().max()) > 0
 
 
+def test_attack_never_overwrites_unasked(tiny_pipeline, images, tmp_path, capsys):
+    repo, _ = tiny_pipeline
+    source = tmp_path / "victim.png"
+    source.write_bytes(encode(random_rgb(5, (64, 40)).convert("RGBA"), "PNG"))
+    original = source.read_bytes()
+    for out, force in ((source, False), (source, True), (tmp_path / "." / "victim.png", True)):
+        result = cli_here(capsys, repo, "attack", source, "--attack", "ddn", "--out", out,
+                          *(["--force"] if force else []))
+        assert result.returncode == 1 and "is the input image" in result.stderr
+    assert source.read_bytes() == original
+    existing = tmp_path / "existing.png"
+    existing.write_bytes(b"keep me")
+    result = cli_here(capsys, repo, "attack", images["png"], "--attack", "ddn", "--out",
+                      existing)
+    assert result.returncode == 1 and "exists; pass --force to replace it" in result.stderr
+    assert existing.read_bytes() == b"keep me"
+    result = cli_here(capsys, repo, "attack", images["png"], "--attack", "ddn", "--out",
+                      existing, "--force")
+    assert result.returncode == 0 and existing.read_bytes().startswith(b"\x89PNG")
+
+
 # torch warns about the pickle protocol of the fake checkpoint before refusing it
 @pytest.mark.filterwarnings("ignore:Detected pickle protocol")
-def test_attack_rejects_bad_input(tiny_pipeline, images, tmp_path, capsys):
+def test_attack_and_predict_reject_bad_options(tiny_pipeline, images, tmp_path, capsys):
+    import torchvision
+
     repo, _ = tiny_pipeline
-    result = cli_here(capsys, repo, "attack", images["png"], "--attack", "pgd", "--label",
-                      "unicorn", "--out", tmp_path / "a.png")
-    assert result.returncode == 1 and "'unicorn' is not a class" in result.stderr
-    assert "zebra" in result.stderr
-    result = cli_here(capsys, repo, "attack", images["bad"], "--attack", "ddn", "--out",
-                      tmp_path / "a.png")
-    assert result.returncode == 1 and f"{images['bad']} is not a usable image" in result.stderr
-    result = cli_here(capsys, repo, "attack", images["png"], "--attack", "pgd", "--out",
-                      tmp_path / "a.jpg")
-    assert result.returncode == 1 and "give a .png path" in result.stderr
-    for options, message in ((["--eps", "0.001"], "below one grey level"),
-                             (["--eps", "-0.05"], "--eps is -0.05; expected a number > 0"),
-                             (["--steps", "0"], "--steps is 0; expected at least 1")):
-        result = cli_here(capsys, repo, "attack", images["png"], "--attack", "pgd", *options,
-                          "--out", tmp_path / "a.png")
-        assert result.returncode == 1 and message in result.stderr, result.stderr
-    not_a_model = tmp_path.parent / "not_a_model.pt"
-    not_a_model.write_bytes(b"\x80\x04 not a checkpoint")
-    result = cli_here(capsys, repo, "predict", "--model", not_a_model, images["png"])
-    assert result.returncode == 1 and "is not a readable ModelRobustness checkpoint" in \
-        result.stderr
-    assert "Traceback" not in result.stderr and not list(tmp_path.iterdir())
+    out = tmp_path / "a.png"
+    pgd = ["attack", images["png"], "--attack", "pgd", "--out", out]
+    cases = [
+        ([*pgd, "--label", "unicorn"], "'unicorn' is not a class of this model; expected one "
+                                       "of bear, bird"),
+        (["attack", images["bad"], "--attack", "ddn", "--out", out],
+         f"{images['bad']} is not a usable image"),
+        (["attack", images["png"], "--attack", "pgd", "--out", tmp_path / "a.jpg"],
+         "give a .png path"),
+        (["attack", images["png"], "--attack", "pgd", "--out", tmp_path / "no" / "a.png"],
+         "the folder"),
+        ([*pgd, "--eps", "0.001"], "below one grey level"),
+        ([*pgd, "--eps", "-0.05"], "--eps is -0.05; expected a finite number > 0"),
+        ([*pgd, "--eps", "inf"], "--eps is inf; expected a finite number > 0"),
+        ([*pgd, "--eps", "1e400"], "--eps is inf; expected a finite number > 0"),
+        ([*pgd, "--eps", "100"], "--eps is 100.0; expected a number in (0, 1] for the linf"),
+        (["attack", images["png"], "--attack", "ddn", "--eps", "0.1", "--out", out],
+         "--eps applies to PGD only"),
+        ([*pgd, "--steps", "0"], "--steps is 0; expected at least 1"),
+        ([*pgd, "--seed", "-1"], "--seed is -1; expected an integer from 0 to 4294967295"),
+        ([*pgd, "--device", "tpu"], "--device is 'tpu'; expected auto, cpu, cuda, cuda:N or "
+                                    "mps"),
+        ([*pgd, "--model", "teacher2"], "--model is 'teacher2'; expected one of baseline, "
+                                        "teacher, student or the path of a checkpoint"),
+    ]
+    if not torch.cuda.is_available():
+        cases.append(([*pgd, "--device", "cuda"], "--device is 'cuda'; expected auto or cpu: "
+                                                  "this machine has no CUDA device"))
+    if not torch.backends.mps.is_available():
+        cases.append(([*pgd, "--device", "mps"], "--device is 'mps'; expected auto or cpu: "
+                                                 "MPS (Apple GPU) is not available"))
+    resnet = torchvision.models.resnet18(weights=None)
+    files = {"state_dict.pt": resnet.state_dict(), "whole.pt": resnet}
+    for name, obj in files.items():
+        torch.save(obj, tmp_path.parent / name)
+    cases += [
+        (["predict", "--model", tmp_path.parent / "state_dict.pt", images["png"]],
+         "is a bare state_dict (122 tensors, e.g. conv1.weight, bn1.weight): it has no model "
+         "config; expected a ModelRobustness checkpoint"),
+        (["predict", "--model", tmp_path.parent / "whole.pt", images["png"]],
+         "is a whole pickled model (torchvision.models.resnet.ResNet"),
+        (["predict", "--model", images["png"], images["png"]], "is a PNG image; expected a "
+                                                               "ModelRobustness checkpoint"),
+    ]
+    for args, message in cases:
+        result = cli_here(capsys, repo, *args)
+        assert result.returncode == 1 and message in result.stderr, (args, result.stderr)
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert not list(tmp_path.iterdir())
 
 
 def test_report_prints_the_summary_and_updates_a_readme(tiny_pipeline, tmp_path):
     repo, _ = tiny_pipeline
-    summary = json.loads((repo / "metrics/evaluate.json").read_text())
+    summary = json.loads((repo / "reports/summary.json").read_text())
     result = cli(repo, "report")
     assert result.returncode == 0, result.stderr
     assert summary_table(summary) in result.stdout

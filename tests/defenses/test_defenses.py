@@ -70,8 +70,11 @@ def test_resample_keeps_shape_and_constants():
 def test_parse_squeezer():
     assert torch.equal(parse_squeezer("bit_depth:1")(torch.tensor([0.4, 0.6])),
                        torch.tensor([0.0, 1.0]))
-    for bad in ("bitdepth:1", "median", "median:x", "eval:1"):
-        with pytest.raises(ValueError, match="bit_depth:<int>"):
+    for bad in ("bitdepth:1", "median", "median:x", "eval:1", "bit_depth:0", "bit_depth:9",
+                "median:0", "resample:1", 3, None):
+        # every spec is checked when read, so a bad one fails before anything runs
+        with pytest.raises(ValueError, match=r"expected one of bit_depth:<1\.\.8>, "
+                                             r"median:<1\.\.64>, resample:<2\.\.64>"):
             parse_squeezer(bad)
 
 

@@ -91,10 +91,19 @@ def test_perturbation_norms():
 def test_pgd_config_errors_name_the_field():
     with pytest.raises(ValueError, match="^norm is 'l1'; expected one of 'linf', 'l2'$"):
         pgd_config(norm="l1")
-    with pytest.raises(ValueError, match=r"^losses\[\] is 'hinge'"):
+    with pytest.raises(ValueError, match=r"^losses\[0\] is 'hinge'"):
         pgd_config(losses=("hinge",))
+    with pytest.raises(ValueError, match=r"^losses\[1\] is 'ce'; expected a value not already"):
+        pgd_config(losses=("ce", "ce"))
     with pytest.raises(ValueError, match="eps_list"):
         pgd_config(eps_list=())
+    # an L-inf budget above 1 is the whole [0, 1] box; an L2 one is not
+    with pytest.raises(ValueError, match=r"^eps is 2\.0; expected a number in \(0, 1\] for "
+                                         "the linf norm"):
+        pgd_config(eps=2.0)
+    with pytest.raises(ValueError, match=r"^eps_list\[1\] is 1\.5"):
+        pgd_config(eps_list=(0.5, 1.5))
+    assert pgd_config(norm="l2", eps=2.0, eps_list=(1.0, 2.0)).eps == 2.0
     with pytest.raises(TypeError):  # no defaults: every field is given
         PGDConfig(eps=0.1)
 

@@ -1,9 +1,9 @@
 """Checks that a written report says what the metrics files say, number by number.
 
-The expected cells are computed here from the *stage* metrics files (not from the summary
-the report was made from), so a wrong mapping in ``summary.py`` or ``report.py`` fails. The
-Lipschitz cells, which no stage before ``evaluate`` measures, are compared with
-``metrics/evaluate.json``."""
+The expected cells are computed here from the *stage* records and plot data (not from the
+summary the report was made from), so a wrong mapping in ``summary.py`` or ``markdown.py``
+fails. The Lipschitz cells, which no stage before ``evaluate`` measures, are compared with
+``reports/summary.json``."""
 
 from __future__ import annotations
 
@@ -47,19 +47,33 @@ def flag(value: bool | None) -> str:
 
 def _row(clean=None, robust=None, success=None, median=None, detected=None,
          undetected=None, masking=None) -> dict[str, str]:
-    return {"clean acc.": f4(clean), "robust acc.": f4(robust), "attack success": f4(success),
-            "DDN median L2": l2(median), "detected": f4(detected),
+    return {"clean acc. (attacked images)": f4(clean), "robust acc.": f4(robust),
+            "attack success": f4(success), "DDN median L2": l2(median), "detected": f4(detected),
             "fooled and undetected": f4(undetected), "gradient masking": flag(masking)}
 
 
-def assert_report_matches_metrics(report: str, metrics_dir: Path) -> None:
-    m = {p.stem: json.loads(p.read_text()) for p in Path(metrics_dir).glob("*.json")}
+def _curves(root: Path) -> dict[str, dict[str, float]]:
+    """Each attacked model's PGD curve from its plot data, ``{eps as text: accuracy}``."""
+    out = {}
+    for model in ("baseline", "student"):
+        lines = (root / f"plots/attack_pgd_{model}/robustness_curve.csv").read_text().split()
+        assert lines[0] == "eps,robust_accuracy"
+        out[model] = {f"{float(e):g}": float(a) for e, a in (x.split(",") for x in lines[1:])}
+    return out
+
+
+def assert_report_matches_metrics(report: str, root: Path) -> None:
+    """``report`` (a robustness.md) against the stage records ``<root>/metrics/*.json``, the
+    curves in ``<root>/plots`` and, for the Lipschitz cells, ``<root>/reports/summary.json``."""
+    root = Path(root)
+    m = {p.stem: json.loads(p.read_text()) for p in (root / "metrics").glob("*.json")}
+    summary = json.loads((root / "reports/summary.json").read_text())
     tables = markdown_tables(report)
     pgd_b, pgd_s = m["attack_pgd_baseline"], m["attack_pgd_student"]
     ddn_b, ddn_s = m["attack_ddn_baseline"], m["attack_ddn_student"]
     sq = m["squeeze_detect"]
-    plain, adaptive = sq["adaptive"]["plain"], sq["adaptive"]["adaptive"]
-    det_pgd, det_ddn = sq["detection_rate"]["pgd"], sq["detection_rate"]["ddn"]
+    runs = sq["adaptive"]
+    det_ddn = sq["detection_rate"]["ddn"]
 
     def worst_case(pgd: dict) -> tuple[float, float | None]:
         """PGD's per-sample worst case over the losses: robust accuracy and success rate."""
@@ -70,23 +84,22 @@ def assert_report_matches_metrics(report: str, metrics_dir: Path) -> None:
     def undetected(success: float | None, detected: float | None) -> float | None:
         return None if success is None or detected is None else success * (1 - detected)
 
+    def detector_run(run: dict) -> dict[str, str]:
+        wrong = run["misclassified_rate"]
+        clean = pgd_b["clean_accuracy"]
+        return _row(clean, None if wrong is None else clean * (1 - wrong), wrong,
+                    detected=run["detection_rate"], undetected=run["undetected_success_rate"])
+
     robust_b, success_b = worst_case(pgd_b)
     robust_s, success_s = worst_case(pgd_s)
-    misclassified = adaptive["misclassified_rate"]
     expected = {
         ("baseline", "none", "PGD"): _row(
             pgd_b["clean_accuracy"], robust_b, success_b, masking=pgd_b["gradient_masking"]),
         ("baseline", "none", "DDN"): _row(
             ddn_b["clean_accuracy"], ddn_b["robust_accuracy"], ddn_b["attack_success_rate"],
             ddn_b["median_l2"]),
-        ("baseline", "feature squeezing", "PGD"): _row(
-            pgd_b["clean_accuracy"], robust_b, success_b, detected=det_pgd,
-            undetected=undetected(success_b, det_pgd)),
-        ("baseline", "feature squeezing", "adaptive PGD (BPDA)"): _row(
-            pgd_b["clean_accuracy"],
-            None if misclassified is None else pgd_b["clean_accuracy"] * (1 - misclassified),
-            misclassified, detected=adaptive["detection_rate"],
-            undetected=adaptive["undetected_success_rate"]),
+        ("baseline", "feature squeezing", "PGD (plain)"): detector_run(runs["plain"]),
+        ("baseline", "feature squeezing", "adaptive PGD (BPDA)"): detector_run(runs["adaptive"]),
         ("baseline", "feature squeezing", "DDN"): _row(
             ddn_b["clean_accuracy"], ddn_b["robust_accuracy"], ddn_b["attack_success_rate"],
             ddn_b["median_l2"], detected=det_ddn,
@@ -101,31 +114,49 @@ def assert_report_matches_metrics(report: str, metrics_dir: Path) -> None:
             for r in _table_with(tables, "fooled and undetected")}
     assert rows == expected
 
-    # the sentences around the table
-    assert (f"{pgd_b['norm']} eps {pgd_b['eps']:g}, {pgd_b['steps']} steps; DDN: "
-            f"{ddn_b['steps']} steps; both on the first {pgd_b['samples']} test images") in report
-    assert f"distilled at T = {m['train_student']['temperature']:g}" in report
-    assert f"({' + '.join(sq['selected_squeezers'])})" in report
-    assert f"false-positive rate of {f4(sq['fpr'])} on clean validation images" in report
+    # the setup table: data, models, attacks and sample counts
+    setup = {r["setup"]: r[""] for r in _table_with(tables, "setup")}
+    download, split, train = m["download"], m["split"], m["train_baseline"]
+    channels, height, width = split["image_shape"]
+    assert setup["data"].startswith(
+        f"{download['source']}: {download['images']:,} images in {download['classes']} classes, "
+        f"resized to {width}x{height} {'gray' if channels == 1 else 'RGB'}")
+    assert f"{split['train']:,} train, {split['val']:,} validation, {split['test']:,} test" in \
+        setup["data"]
+    assert setup["models"].startswith(
+        f"{train['arch']} (width {train['width']}), {train['epochs']} epochs each")
+    assert f"distilled at T = {m['train_student']['temperature']:g}" in setup["models"]
+    assert setup["PGD"] == (f"{pgd_b['norm']} eps {pgd_b['eps']:g}, {pgd_b['steps']} steps, "
+                            f"losses {', '.join(pgd_b['losses'])}; the first "
+                            f"{pgd_b['samples']} test images")
+    assert setup["DDN"] == f"{ddn_b['steps']} steps; the first {ddn_b['samples']} test images"
+    assert f"({' + '.join(sq['selected_squeezers'])})" in setup["detector"]
+    assert f"false-positive rate of {f4(sq['fpr'])} on clean validation images" in \
+        setup["detector"]
+    assert f"{runs['steps']} steps on the {runs['samples']} attacked images" in setup["detector"]
+
+    # the sentences around the tables
+    assert f"share of the {pgd_b['samples']} attacked test images classified correctly" in report
     by_loss = ", ".join(f"{loss} {f4(v)}" for loss, v in pgd_s["by_loss"].items())
     assert f"under PGD by loss: {by_loss};" in report
     assert f"teacher on {f4(m['train_student']['teacher_agreement'])} of the test" in report
 
     curve = {r["eps"]: r for r in _table_with(tables, "eps")}
-    for model, metrics in (("baseline", pgd_b), ("student", pgd_s)):
-        assert {eps: curve[model][eps] for eps in metrics["curve"]} == {
-            eps: f4(v) for eps, v in metrics["curve"].items()}
-        assert len(curve[model]) == len(metrics["curve"]) + 1
+    for model, values in _curves(root).items():
+        assert {eps: curve[model][eps] for eps in values} == {
+            eps: f4(v) for eps, v in values.items()}
+        assert len(curve[model]) == len(values) + 1
 
-    models = {r["model"]: r for r in _table_with(tables, "test accuracy")}
+    test_column = f"test accuracy (all {split['test']} test images)"
+    models = {r["model"]: r for r in _table_with(tables, test_column)}
     for role in ("baseline", "teacher", "student"):
-        assert models[role]["test accuracy"] == f4(m[f"train_{role}"]["test_accuracy"])
+        assert models[role][test_column] == f4(m[f"train_{role}"]["test_accuracy"])
         assert models[role]["macro F1"] == f4(m[f"train_{role}"]["macro_f1"])
 
     lipschitz = {r["model"]: r for r in _table_with(tables, "local estimate: largest "
                                                     "margin-gradient norm")}
     for model in ("baseline", "student"):
-        values = m["evaluate"]["models"][model]
+        values = summary["models"][model]
         assert lipschitz[model]["upper bound: product of layer norms"] == \
             f"{values['lipschitz_upper_bound']:.3g}"
         assert lipschitz[model]["local estimate: largest margin-gradient norm"] == \
@@ -133,20 +164,37 @@ def assert_report_matches_metrics(report: str, metrics_dir: Path) -> None:
         # the margin is sqrt(2)-Lipschitz in the logits
         assert 2 ** 0.5 * values["lipschitz_upper_bound"] >= values["local_lipschitz"] > 0
 
+    # every attack on the detector in one table, at both thresholds
     fixed = sq["fixed_threshold"]
-    detector = {r.pop("on the test split"): r
-                for r in _table_with(tables, "clean false positives")}
+    calibrated = f"detected at {sq['threshold']:.3f} (calibrated)"
+    fixed_label = f"detected at {fixed['threshold']:.3f} (fixed)"
+    detector = {r.pop("attack on the detector"): r
+                for r in _table_with(tables, "attack on the detector")}
+
+    def cells(examples, rate, fixed_rate=None, auc=None) -> dict[str, str]:
+        return {"adversarial examples": DASH if examples is None else str(examples),
+                calibrated: f4(rate), fixed_label: f4(fixed_rate), "ROC-AUC": f4(auc)}
+
+    def run_examples(run: dict):
+        wrong = run["misclassified_rate"]
+        return None if wrong is None else round(wrong * runs["samples"])
+
+    steps = runs["steps"]
     assert detector == {
-        "ROC-AUC": {"PGD": f4(sq["roc_auc"]["pgd"]), "DDN": f4(sq["roc_auc"]["ddn"]),
-                    "clean false positives": ""},
-        f"detected at the calibrated threshold {sq['threshold']:.3f}": {
-            "PGD": f4(det_pgd), "DDN": f4(det_ddn),
-            "clean false positives": f4(sq["clean_false_positive_rate"])},
-        f"detected at the fixed threshold {fixed['threshold']:.3f}": {
-            "PGD": f4(fixed["detection_rate"]["pgd"]), "DDN": f4(fixed["detection_rate"]["ddn"]),
-            "clean false positives": f4(fixed["clean_false_positive_rate"])},
-        f"margin-loss PGD, all {sq['adaptive']['steps']} steps: plain / adaptive (BPDA), "
-        "detected at the calibrated threshold": {
-            "PGD": f"{f4(plain['detection_rate'])} / {f4(adaptive['detection_rate'])}",
-            "DDN": "", "clean false positives": ""},
+        "PGD examples of attack_pgd@baseline (each image's first successful loss)": cells(
+            sq["adversarial_examples"]["pgd"], sq["detection_rate"]["pgd"],
+            fixed["detection_rate"]["pgd"], sq["roc_auc"]["pgd"]),
+        "DDN examples of attack_ddn@baseline (minimal L2)": cells(
+            sq["adversarial_examples"]["ddn"], det_ddn, fixed["detection_rate"]["ddn"],
+            sq["roc_auc"]["ddn"]),
+        f"PGD, plain: margin loss, all {steps} steps, ignores the detector": cells(
+            run_examples(runs["plain"]), runs["plain"]["detection_rate"]),
+        "PGD, plain, stopped at the first misclassified step": cells(
+            run_examples(runs["plain_first_iterate"]),
+            runs["plain_first_iterate"]["detection_rate"]),
+        f"adaptive PGD: BPDA through the squeezers, {steps} steps": cells(
+            run_examples(runs["adaptive"]), runs["adaptive"]["detection_rate"]),
+        f"clean test images (all {split['test']}): false positives": {
+            "adversarial examples": "", calibrated: f4(sq["clean_false_positive_rate"]),
+            fixed_label: f4(fixed["clean_false_positive_rate"]), "ROC-AUC": ""},
     }

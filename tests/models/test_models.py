@@ -59,7 +59,7 @@ def test_load_model_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="dvc repro"):
         load_model(tmp_path / "missing.pt")
     torch.save({"something": torch.zeros(1)}, tmp_path / "other.pt")
-    with pytest.raises(ValueError, match="not a ModelRobustness checkpoint"):
+    with pytest.raises(ValueError, match="bare state_dict.*expected a ModelRobustness checkpoint"):
         load_model(tmp_path / "other.pt")
 
 

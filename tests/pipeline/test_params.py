@@ -1,29 +1,94 @@
-"""params.yaml builds every config the stages use, and every bad value, unknown or missing
-key is reported with its params key and what is allowed."""
+"""Every leaf of params.yaml is checked: one schema covers them all, each wrong type and each
+value out of range is reported by `modelrobustness check-params` (every problem at once, the
+key, the value and what is allowed, no traceback) and by the stage that reads it, before it
+writes anything."""
 
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
-from modelrobustness.pipeline import attack_ddn, attack_pgd, detect, distill, split, train
-from modelrobustness.pipeline.params import ParamsError, attack_samples, device, seed
+from modelrobustness.cli import main
+from modelrobustness.pipeline import attack_ddn, attack_pgd, detect, distill, download, split, train
+from modelrobustness.pipeline.params import ParamsError, attack_samples, device, load_params, seed
+from modelrobustness.pipeline.schema import ADAPTERS, check_params, leaf_keys
 
 from helpers.configs import params
+from helpers.imports import ROOT
+
+# Each leaf of params.yaml: (a value of the wrong type, a value of the right type that is out
+# of range or not allowed). Written here, not derived from the schema, so a leaf whose rule
+# is missing or too lax fails.
+BAD: dict[str, tuple[Any, Any]] = {
+    "seed": ("42", -1),
+    "device": (3, "tpu"),
+    "data.source": (1, "foo"),
+    "data.path": (5, ""),
+    "data.classes": ("cat", []),
+    "data.max_pixels": ("big", 0),
+    "data.image_size": (28.0, 4),
+    "data.color": (1, "sepia"),
+    "data.aspect": (True, "stretch"),
+    "split.val_fraction": ("0.1", 1.5),
+    "split.test_fraction": ([0.2], 0.0),
+    "split.max_per_class": ("all", 1),
+    "model.arch": (1, "alexnet"),
+    "model.width": (16.5, 0),
+    "model.pretrained": (False, "yes"),
+    "train.epochs": ("12", 0),
+    "train.batch_size": (128.0, 0),
+    "train.optimizer": (1, "rmsprop"),
+    "train.lr": ("fast", 0),
+    "train.momentum": ("0.9", 1.0),
+    "train.weight_decay": ("0", -0.1),
+    "train.schedule": (1, "step"),
+    "train.augment.crop_padding": (2.5, -1),
+    "train.augment.flip": ("yes", 1),
+    "attack.samples": ("300", -5),
+    "attack.batch_size": ([100], 0),
+    "attack.pgd.eps": ("0.1", 5),
+    "attack.pgd.eps_list": (0.1, []),
+    "attack.pgd.norm": (2, "l1"),
+    "attack.pgd.steps": (40.0, 0),
+    "attack.pgd.step_size": ("0.01", 0),
+    "attack.pgd.restarts": ("1", 0),
+    "attack.pgd.random_start": ("no", 0),
+    "attack.pgd.early_stop": ("yes", 2),
+    "attack.pgd.losses": ("ce", ["ce", "ce"]),
+    "attack.pgd.curve_losses": ({"margin": 1}, []),
+    "attack.ddn.steps": (100.5, 0),
+    "attack.ddn.init_norm": ("1", 0),
+    "attack.ddn.gamma": ("0.05", 1.5),
+    "attack.ddn.levels": ("256", 1),
+    "distill.temperature": ("20", 0),
+    "distill.model": ("vgg", {"width": 0}),
+    "squeeze.squeezers": ("bit_depth:1", ["blur:3"]),
+    "squeeze.threshold": ("1", 2.5),
+    "squeeze.fpr": ("0.05", 1.0),
+    "squeeze.select": ("true", 0),
+    "squeeze.select_samples": (300.0, 0),
+    "squeeze.adaptive_lambda": ("1", -1.0),
+    "squeeze.adaptive_steps": ([40], 0),
+}
+CASES = [(key, value, kind) for key, pair in BAD.items()
+         for value, kind in zip(pair, ("wrong type", "out of range"), strict=True)]
 
 
-@pytest.mark.parametrize("adapter", [train.fit_config, train.architecture_config,
-                                     distill.distilled_architecture, distill.temperature,
-                                     split.split_config, attack_pgd.pgd_config,
-                                     attack_ddn.ddn_config, detect.squeeze_config,
-                                     attack_samples, seed, device])
-def test_shipped_params_build_every_config(adapter):
-    assert adapter(params()) is not None
+def _leaves(node: Any, prefix: str = "") -> list[str]:
+    """Every dotted key of a params mapping (an empty mapping is a leaf: overrides)."""
+    if isinstance(node, dict) and node:
+        return [k for name, v in node.items() for k in _leaves(v, f"{prefix}{name}.")]
+    return [prefix.rstrip(".")]
 
 
-def _with(key: str, value):
-    changed = copy.deepcopy(params())
+def _with(key: str, value: Any, base: dict | None = None) -> dict:
+    changed = copy.deepcopy(base or params())
     *parents, last = key.split(".")
     node = changed
     for part in parents:
@@ -38,61 +103,116 @@ def _with(key: str, value):
 _DELETE = object()
 
 
-@pytest.mark.parametrize(("adapter", "key", "value", "message"), [
-    (train.fit_config, "train.epochs", 0,
-     "parameter train.epochs is 0; expected an integer >= 1"),
-    (train.fit_config, "train.augment.flip", "no",
-     "parameter train.augment.flip is 'no'; expected true or false"),
-    (train.fit_config, "train.epoch", 3, "unknown parameter train.epoch; train knows"),
-    (train.fit_config, "train.lr", _DELETE, "parameter train.lr is missing from params.yaml"),
-    (train.fit_config, "train.augment.crop_padding", _DELETE,
-     "parameter train.augment.crop_padding is missing from params.yaml"),
-    (train.fit_config, "train.crop_padding", 1, "unknown parameter train.crop_padding"),
-    (train.fit_config, "train.augment.mixup", True, "unknown parameter train.augment.mixup"),
-    (train.fit_config, "train.eval_batch_size", 10, "unknown parameter train.eval_batch_size"),
-    (distill.distilled_architecture, "distill.model", {"width": 0},
-     "parameter distill.model.width is 0; expected an integer >= 1"),
-    (distill.distilled_architecture, "distill.model", {"depth": 3},
-     "unknown parameter distill.model.depth"),
-    (train.architecture_config, "model.arch", "alexnet",
-     "parameter model.arch is 'alexnet'; expected one of 'vgg_small', 'resnet18'"),
-    (split.split_config, "data.color", "sepia",
-     "parameter data.color is 'sepia'; expected one of 'rgb', 'gray'"),
-    (split.split_config, "split.val_fraction", 1.5,
-     "parameter split.val_fraction is 1.5; expected a number in (0, 1)"),
-    (attack_pgd.pgd_config, "attack.pgd.losses", ["ce", "hinge"],
-     "parameter attack.pgd.losses[] is 'hinge'; expected one of 'ce', 'margin'"),
-    (attack_pgd.pgd_config, "attack.pgd.eps", -1,
-     "parameter attack.pgd.eps is -1; expected a number > 0"),
-    (attack_ddn.ddn_config, "attack.ddn.gamma", 2,
-     "parameter attack.ddn.gamma is 2; expected a number in (0, 1)"),
-    (detect.squeeze_config, "squeeze.squeezers", ["blur:3"],
-     "parameter squeeze.squeezers[] is 'blur:3'; expected one of bit_depth:<int>"),
-    (detect.squeeze_config, "squeeze.adaptive_lambda", -1.0,
-     "parameter squeeze.adaptive_lambda is -1.0; expected a number >= 0"),
-    (distill.temperature, "distill.temperature", 0,
-     "parameter distill.temperature is 0; expected a number > 0"),
-    (attack_samples, "attack.samples", -5, "parameter attack.samples is -5; expected an integer"),
-    (device, "device", "tpu", "parameter device is 'tpu'; expected auto, cpu or cuda[:N]"),
+def _check_cli(capsys, tmp_path: Path, values: dict) -> tuple[int, str]:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(values, sort_keys=False))
+    capsys.readouterr()
+    code = main(["check-params", "--project", str(ROOT), str(path)])
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def test_the_schema_covers_every_leaf_of_params_yaml():
+    shipped = _leaves(params())
+    assert sorted(shipped) == sorted(leaf_keys()), "params.yaml and the schema differ"
+    assert sorted(BAD) == sorted(shipped), "a leaf of params.yaml has no case in BAD"
+
+
+def test_shipped_params_pass(capsys, tmp_path):
+    assert check_params(params(), root=ROOT) == []
+    code, out = _check_cli(capsys, tmp_path, params())
+    assert code == 0 and f"all {len(BAD)} parameters are valid" in out
+
+
+@pytest.mark.parametrize(("key", "value", "kind"), CASES,
+                         ids=[f"{k}-{kind}" for k, _, kind in CASES])
+def test_every_bad_leaf_is_named_by_check_params_and_by_its_stage(capsys, tmp_path, key, value,
+                                                                  kind):
+    bad = _with(key, value)
+    code, out = _check_cli(capsys, tmp_path, bad)
+    assert code == 1 and "Traceback" not in out, out
+    lines = [line.strip() for line in out.splitlines()[1:]]
+    mine = [line for line in lines if line.startswith(f"parameter {key}")
+            or line.startswith(f"unknown parameter {key}")]
+    assert mine, f"{key} = {value!r} ({kind}) is not reported:\n{out}"
+    message = mine[0]
+    assert "; expected " in message or " knows " in message, message
+    shown = [value, *(value if isinstance(value, (list, dict)) else [])]
+    if isinstance(value, dict):
+        shown += list(value.values())
+    shown += [float(v) for v in shown if type(v) is int]  # numbers may be shown as floats
+    assert any(f"is {v!r};" in message for v in shown), message
+    # the stage that reads the key stops on it too, with the same message
+    raised = []
+    for adapter in (*ADAPTERS, lambda p: download.download_settings(p, ROOT)):
+        try:
+            adapter(bad)
+        except ParamsError as exc:
+            raised += exc.messages
+    assert message in raised, f"no stage adapter reports {message!r}: {raised}"
+
+
+def test_every_problem_at_once_and_unknown_or_missing_keys(capsys, tmp_path):
+    bad = _with("attack.samples", 0)
+    bad = _with("train.epoch", 3, bad)
+    bad = _with("squeeze.fpr", _DELETE, bad)
+    bad["attak"] = {"samples": 3}
+    code, out = _check_cli(capsys, tmp_path, bad)
+    assert code == 1
+    assert "4 problem(s)" in out
+    assert "parameter attack.samples is 0; expected an integer >= 1" in out
+    assert "unknown parameter train.epoch; train knows epochs, batch_size" in out
+    assert "parameter squeeze.fpr is missing from params.yaml" in out
+    assert "unknown parameter attak; params.yaml knows seed, device, data" in out
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("model.pretrained", "imagenet",
+     "parameter model.pretrained is 'imagenet'; expected 'none': ImageNet weights exist for "
+     "the resnet18 architecture only"),
+    ("split.test_fraction", 0.95, "parameter split.test_fraction is 0.95; expected below 1 - "
+                                  "val_fraction = 0.9"),
+    ("attack.pgd.eps_list", [0.05, 2], "parameter attack.pgd.eps_list[1] is 2.0; expected a "
+                                       "number in (0, 1] for the linf norm"),
+    ("data.source", "folder", "parameter data.path is None; expected a raw-img folder"),
+    ("device", "cuda:7", "parameter device is 'cuda:7'; expected auto or cpu: this machine "
+                         "has no CUDA device"),
 ])
-def test_errors_name_the_key(adapter, key, value, message):
-    with pytest.raises(ParamsError) as info:
-        adapter(_with(key, value))
-    assert str(info.value).startswith(message), str(info.value)
+def test_rules_across_keys(capsys, tmp_path, key, value, message):
+    import torch
+
+    if key == "device" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    code, out = _check_cli(capsys, tmp_path, _with(key, value))
+    assert code == 1 and message in out, out
 
 
-def test_download_errors_name_the_keys(tmp_path, monkeypatch):
-    import yaml
+def test_a_missing_folder_path_is_named(capsys, tmp_path):
+    bad = _with("data.path", "no/such/folder", _with("data.source", "folder"))
+    code, out = _check_cli(capsys, tmp_path, bad)
+    assert code == 1
+    assert "parameter data.path is 'no/such/folder'; expected an existing folder or .zip" in out
 
-    from modelrobustness.data.sources.tally import DownloadError
-    from modelrobustness.pipeline import download
 
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(_with("data.source", "folder")))
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(DownloadError, match=r"needs a path.*data.source 'folder', data.path "
-                                            r"None"):
-        download.main()
-    assert not (tmp_path / "data" / "raw").exists()
+def test_broken_yaml_names_the_line(tmp_path, capsys):
+    path = tmp_path / "params.yaml"
+    path.write_text("seed: 42\ntrain:\n  epochs: [3\n")
+    with pytest.raises(ParamsError, match=r"params.yaml is not valid YAML at line \d+"):
+        load_params(path)
+    capsys.readouterr()
+    assert main(["check-params", str(path)]) == 1
+    assert "is not valid YAML" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("adapter", [train.fit_config, train.architecture_config,
+                                     distill.distilled_architecture, distill.temperature,
+                                     split.split_config, attack_pgd.pgd_config,
+                                     attack_ddn.ddn_config, detect.squeeze_config,
+                                     detect.detector_attack_config, attack_samples, seed,
+                                     device])
+def test_shipped_params_build_every_config(adapter):
+    assert adapter(params()) is not None
+    assert set(ADAPTERS) >= {adapter}
 
 
 def test_null_subsections_and_overrides_are_empty():
@@ -102,12 +222,37 @@ def test_null_subsections_and_overrides_are_empty():
         train.fit_config(_with("train.augment", None))
 
 
+def test_a_stage_stopped_by_a_parameter_prints_one_message_and_writes_nothing(tmp_path):
+    """The stage script itself (as `dvc repro` runs it): exit status 2, one message naming
+    the key, no traceback, and the previous outputs untouched."""
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(_with("train.epochs", 0)))
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "baseline.pt").write_bytes(b"previous run")
+    result = subprocess.run([sys.executable, str(ROOT / "stages/train_baseline.py")],
+                            cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("train_baseline: error: parameter train.epochs is 0; "
+                                    "expected an integer >= 1\n"), result.stderr
+    assert "Traceback" not in result.stderr
+    assert (tmp_path / "models" / "baseline.pt").read_bytes() == b"previous run"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["models", "params.yaml"]
+
+
+def test_download_errors_name_the_keys(tmp_path, monkeypatch):
+    from modelrobustness.data.sources.tally import DownloadError
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(
+        _with("data.path", str(empty), _with("data.source", "folder"))))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DownloadError, match=r"data.source 'folder', data.path '.*empty'"):
+        download.main()
+    assert not (tmp_path / "data" / "raw").exists()
+
+
 def test_squeeze_detect_needs_linf_pgd(tmp_path, monkeypatch):
-    import yaml
-
-    from modelrobustness.pipeline import detect as detect_stage
-
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(_with("attack.pgd.norm", "l2")))
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ParamsError, match=r"^parameter attack.pgd.norm is 'l2'; expected 'linf'"):
-        detect_stage.main()
+        detect.main()

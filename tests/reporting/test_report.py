@@ -15,10 +15,10 @@ import torch
 
 from modelrobustness.cli.images import png_bytes, quantize_within
 from modelrobustness.cli.report import readme_figures
-from modelrobustness.pipeline.evaluate import STAGE_METRICS, report_data
+from modelrobustness.pipeline.evaluate import STAGE_METRICS, pgd_curves, report_data
 from modelrobustness.pipeline.paths import ProjectPaths
 from modelrobustness.reporting.markdown import results_section, splice_results
-from modelrobustness.reporting.summary import build_summary
+from modelrobustness.reporting.summary import build_summary, headline
 from modelrobustness.reporting.writer import write_report
 
 from helpers.report_checks import assert_report_matches_metrics, markdown_tables
@@ -28,8 +28,12 @@ TEMPLATE = ROOT / "templates" / "plots_offline.html"
 
 
 def test_committed_report_matches_committed_metrics():
-    assert_report_matches_metrics((ROOT / "reports/robustness.md").read_text(),
-                                  ROOT / "metrics")
+    assert_report_matches_metrics((ROOT / "reports/robustness.md").read_text(), ROOT)
+
+
+def test_committed_headline_is_the_summarys():
+    summary = json.loads((ROOT / "reports/summary.json").read_text())
+    assert json.loads((ROOT / "metrics/evaluate.json").read_text()) == headline(summary)
 
 
 def test_readme_results_section_is_the_reports():
@@ -61,24 +65,27 @@ def test_report_of_a_degenerate_run_says_not_measured(tmp_path):
     stage = {name: metrics[name] for name in STAGE_METRICS}
     lipschitz = {m: {"lipschitz_upper_bound": 10.0, "local_lipschitz": 1.0}
                  for m in ("baseline", "student")}
-    summary = build_summary(stage, lipschitz)
-    metrics["evaluate"] = summary
+    paths = ProjectPaths(tmp_path)
+    summary = build_summary(stage, lipschitz, pgd_curves(paths))
+    metrics["evaluate"] = headline(summary)
     out = tmp_path / "metrics"
     out.mkdir()
     for name, values in metrics.items():
         (out / f"{name}.json").write_text(json.dumps(values))
-    class_names = sorted(metrics["train_baseline"]["per_class_f1"])
-    paths = ProjectPaths(tmp_path)
+    class_names = (ROOT / "metrics/train_baseline_classes.csv").read_text().split()[1:]
     paths.prepared.mkdir(parents=True)
-    (paths.prepared / "classes.json").write_text(json.dumps(class_names))
-    write_report(summary, report_data(paths), out_dir=paths.reports)
+    (paths.prepared / "classes.json").write_text(json.dumps(
+        [line.split(",")[0] for line in class_names]))
+    write_report(summary, report_data(paths), out_dir=paths.reports,
+                 extra_files={paths.summary.name: json.dumps(summary)})
     report = (tmp_path / "reports" / "robustness.md").read_text()
-    assert_report_matches_metrics(report, out)
+    assert_report_matches_metrics(report, tmp_path)
     rows = {(r["model"], r["defense"], r["attack"]): r
             for r in markdown_tables(report)[0]}
     assert rows[("student", "distillation", "DDN")]["DDN median L2"] == "–"
     assert rows[("baseline", "feature squeezing", "DDN")]["detected"] == "–"
     assert rows[("baseline", "feature squeezing", "adaptive PGD (BPDA)")]["detected"] == "–"
+    assert metrics["evaluate"]["median_l2"]["student"] is None
     for name in ("robustness_curves.png", "roc.png", "confusion_matrices.png"):
         assert (tmp_path / "reports" / "figures" / name).read_bytes().startswith(b"\x89PNG")
 

@@ -6,19 +6,22 @@ from __future__ import annotations
 import argparse
 import functools
 import math
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..pipeline.params import ParamsError
 from ..pipeline.paths import ProjectPaths
+from ..utils.checks import SEED, InvalidValue
 from .project import (
     CLIError,
+    image_limits,
     load_classifier,
-    load_user_image,
     prediction,
     project_device,
     project_params,
+    read_user_image,
     text_table,
 )
 
@@ -26,14 +29,42 @@ if TYPE_CHECKING:
     import torch
 
 
-def _check_options(args: argparse.Namespace) -> None:
-    if Path(args.out).suffix.lower() != ".png":
-        raise CLIError(f"--out {args.out}: the adversarial image is written as PNG (lossless); "
+def check_output(out: str, image: str, *, force: bool) -> Path:
+    """``--out``: a .png path in an existing folder that is not the input image, and not an
+    existing file unless ``force``."""
+    path = Path(out)
+    if path.suffix.lower() != ".png":
+        raise CLIError(f"--out {out}: the adversarial image is written as PNG (lossless); "
                        "give a .png path")
-    if args.eps is not None and not args.eps > 0:
-        raise CLIError(f"--eps is {args.eps}; expected a number > 0")
+    if path.is_dir():
+        raise CLIError(f"--out {out} is a folder; give the path of a .png file")
+    if not path.parent.is_dir():
+        raise CLIError(f"--out {out}: the folder {path.parent} does not exist")
+    source = Path(image)
+    if path.exists() and source.exists() and os.path.samefile(path, source):
+        raise CLIError(f"--out {out} is the input image; the input is never overwritten, "
+                       "give another path")
+    if path.exists() and not force:
+        raise CLIError(f"--out {out} exists; pass --force to replace it")
+    return path
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """What can be checked before anything loads."""
+    check_output(args.out, args.image, force=args.force)
+    if args.eps is not None and args.attack == "ddn":
+        raise CLIError("--eps applies to PGD only: DDN looks for the smallest perturbation "
+                       "itself (its settings are attack.ddn in params.yaml)")
+    if args.eps is not None and not (math.isfinite(args.eps) and args.eps > 0):
+        raise CLIError(f"--eps is {args.eps}; expected a finite number > 0 (at most 1 for the "
+                       "linf norm)")
     if args.steps is not None and args.steps < 1:
         raise CLIError(f"--steps is {args.steps}; expected at least 1")
+    if args.seed is not None:
+        try:
+            SEED("--seed", args.seed)
+        except InvalidValue as exc:
+            raise CLIError(str(exc)) from None
 
 
 def _attack_fn(args: argparse.Namespace, params: dict[str, Any], paths: ProjectPaths
@@ -56,6 +87,9 @@ def _attack_fn(args: argparse.Namespace, params: dict[str, Any], paths: ProjectP
     if args.attack == "pgd":
         eps = float(args.eps if args.eps is not None else config.eps)
         norm = config.norm
+        if norm == "linf" and eps > 1:
+            raise CLIError(f"--eps is {args.eps}; expected a number in (0, 1] for the linf "
+                           "norm (a budget in [0, 1] pixel units)")
         if norm == "linf":  # the written image is on the 8-bit grid: so is its budget
             eps = math.floor(eps * 255 + 1e-6) / 255
             if eps == 0:
@@ -79,29 +113,28 @@ def cmd_attack(args: argparse.Namespace) -> int:
     _check_options(args)  # bad options fail before anything loads
     paths = ProjectPaths(Path(args.project))
     params = project_params(paths)
+    limits = image_limits(params)
     attack, norm, eps = _attack_fn(args, params, paths)
 
     import torch
 
-    from ..data.images import UnreadableImage
     from .images import quantize_within, save_png
 
     device = project_device(paths, args.device)
     model = load_classifier(paths, args.model, device)
-    try:
-        x = load_user_image(args.image, model, params)
-    except UnreadableImage as exc:
-        raise CLIError(str(exc)) from None
-    names = list(model.config.class_names)
-    before, before_conf = prediction(model, x)
+    x, _ = read_user_image(args.image, model, limits)
+    network = model.network
+    names = list(network.config.class_names)
+    before, before_conf = prediction(network, x)
     label = args.label or before
     if label not in names:
         raise CLIError(f"--label {label!r} is not a class of this model; expected one of "
                        f"{', '.join(names)}")
-    x_adv = attack(model, x.to(device), torch.tensor([names.index(label)], device=device))
+    x_adv = attack(network, x.to(device), torch.tensor([names.index(label)], device=device))
     x_adv = quantize_within(x_adv.cpu(), x, linf_budget=eps if norm == "linf" else None)
-    save_png(args.out, x_adv)
-    after, after_conf = prediction(model, x_adv)
+    out = check_output(args.out, args.image, force=args.force)  # again: the attack took time
+    save_png(out, x_adv)
+    after, after_conf = prediction(network, x_adv)
     delta = (x_adv - x).flatten()
     print(f"{args.attack.upper()} on {args.model}, attacking the label {label!r}"
           f"{' (the clean prediction)' if not args.label else ''}")
@@ -121,9 +154,10 @@ def cmd_attack(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction, parents: Sequence[argparse.ArgumentParser]
+               ) -> None:
     attack = sub.add_parser(
-        "attack", help="write an adversarial version of an image",
+        "attack", parents=list(parents), help="write an adversarial version of an image",
         description="Attack one image with PGD (margin loss, settings from params.yaml "
                     "attack.pgd) or DDN (attack.ddn); print the predictions before and after "
                     "and the perturbation's norms. The output is the model-sized 8-bit "
@@ -134,7 +168,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     attack.add_argument("--model", default="baseline",
                         help="baseline (default), teacher, student or a checkpoint path")
     attack.add_argument("--label", help="true class (default: the model's clean prediction)")
-    attack.add_argument("--eps", type=float, help="PGD budget (default: attack.pgd.eps)")
+    attack.add_argument("--eps", type=float,
+                        help="PGD budget in [0, 1] pixel units (default: attack.pgd.eps)")
     attack.add_argument("--steps", type=int, help="iterations (default: from params.yaml)")
     attack.add_argument("--seed", type=int, help="random start seed (default: seed)")
+    attack.add_argument("--force", action="store_true",
+                        help="replace --out if it exists (the input image is never replaced)")
     attack.set_defaults(run=cmd_attack)

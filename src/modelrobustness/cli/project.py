@@ -4,24 +4,29 @@ torch is imported by the functions that need it, so ``--help`` and ``report`` st
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..pipeline.params import ParamsError, load_params
 from ..pipeline.paths import ProjectPaths
+from ..utils.errors import UserError
+from ..utils.io import file_sha256
 
 if TYPE_CHECKING:
     import torch
 
+    from ..data.prepared import SourceFacts
     from ..defenses.squeezing import SqueezeDetector
     from ..models.classifier import Classifier
 
 MODEL_ROLES = ("baseline", "teacher", "student")
+# the model the squeeze_detect stage calibrates its detector on
+DETECTOR_MODEL = "baseline"
 
 
-class CLIError(Exception):
+class CLIError(UserError):
     """A problem the user can fix; printed without a traceback."""
 
 
@@ -33,7 +38,8 @@ def project_params(paths: ProjectPaths) -> dict[str, Any]:
 
 
 def project_device(paths: ProjectPaths, option: str | None) -> torch.device:
-    """``--device`` when given, else the project's ``device`` parameter."""
+    """``--device`` when given, else the project's ``device`` parameter; a device this
+    machine lacks is an error saying what it has."""
     from ..pipeline.params import device
     from ..utils.checks import InvalidValue
     from ..utils.device import resolve_device
@@ -49,56 +55,121 @@ def project_device(paths: ProjectPaths, option: str | None) -> torch.device:
         raise CLIError(f"--device is {exc.value!r}; expected {exc.expected}") from None
 
 
-def load_classifier(paths: ProjectPaths, spec: str, device: torch.device) -> Classifier:
-    """A role's model (``baseline``, ``teacher``, ``student``) or a checkpoint path."""
-    from ..models.checkpoint import load_model
-
+def model_path(paths: ProjectPaths, spec: str) -> Path:
+    """A role's checkpoint (``baseline``, ``teacher``, ``student``) or a path to one."""
     path = paths.model(spec) if spec in MODEL_ROLES else Path(spec)
     if not path.is_file():
-        hint = (": run `dvc repro` first to train the models (or pass --model PATH)"
-                if spec in MODEL_ROLES else "")
-        raise CLIError(f"model checkpoint {path} not found{hint}")
+        if spec in MODEL_ROLES:
+            raise CLIError(f"model checkpoint {path} not found: run `dvc repro` first to "
+                           "train the models (or pass --model PATH)")
+        raise CLIError(f"--model is {spec!r}; expected one of {', '.join(MODEL_ROLES)} or the "
+                       f"path of a checkpoint ({path} "
+                       f"{'is a folder' if path.is_dir() else 'does not exist'})")
+    return path
+
+
+@dataclass
+class LoadedModel:
+    """A classifier as the command line uses it: the network, where it came from, and
+    what its checkpoint says of its training data (None: nothing recorded)."""
+
+    network: Classifier
+    path: Path
+    name: str
+    domain: dict[str, Any] | None
+
+
+def load_classifier(paths: ProjectPaths, spec: str, device: torch.device) -> LoadedModel:
+    """``--model``: a role or a checkpoint path; a file that is not a checkpoint of this
+    project is answered with what it is."""
+    from ..models.checkpoint import NotACheckpoint, load_checkpoint, load_model
+
+    path = model_path(paths, spec)
     try:
-        return load_model(path, device=device)
-    except (pickle.UnpicklingError, EOFError, RuntimeError, OSError, KeyError, TypeError,
-            ValueError) as exc:  # what torch.load(weights_only=True) raises on other files
-        # (torch's own message suggests weights_only=False: not advice to pass on)
-        raise CLIError(f"{path} is not a readable ModelRobustness checkpoint "
-                       f"({type(exc).__name__})") from None
+        network = load_model(path, device=device)
+        extra = load_checkpoint(path).get("extra", {})
+    except NotACheckpoint as exc:
+        raise CLIError(str(exc)) from None
+    domain = extra.get("domain") if isinstance(extra, dict) else None
+    return LoadedModel(network=network, path=path, name=spec,
+                       domain=domain if isinstance(domain, dict) else None)
 
 
-def load_user_image(path: str, model: Classifier, params: dict[str, Any]) -> torch.Tensor:
+def image_limits(params: dict[str, Any]) -> dict[str, Any]:
+    """The pipeline's limits and preparation of images (``data.max_pixels``, its file-size
+    limit, ``data.aspect``), for :func:`read_user_image`."""
+    from ..data.images import MAX_FILE_BYTES
+    from ..pipeline.download import DATA_KEYS
+    from ..pipeline.params import checked, checked_keys
+    from ..pipeline.split import DATA_KEYS as SPLIT_DATA_KEYS
+
+    try:
+        max_pixels = checked_keys(params, "data", {"max_pixels": DATA_KEYS["max_pixels"]})[
+            "max_pixels"]
+        aspect = checked(params, "data.aspect", SPLIT_DATA_KEYS["aspect"])
+    except ParamsError as exc:
+        raise CLIError(f"params.yaml: {exc}") from None
+    from ..data.images import DEFAULT_MAX_PIXELS
+
+    return {"max_pixels": max_pixels or DEFAULT_MAX_PIXELS, "max_bytes": MAX_FILE_BYTES,
+            "aspect": aspect}
+
+
+def read_user_image(path: str | Path, model: LoadedModel, limits: dict[str, Any]
+                    ) -> tuple[torch.Tensor, SourceFacts]:
     """``path`` decoded, converted and resized as the split stage prepares the data, for
-    ``model``'s input (its size and channels; ``data.aspect`` of params)."""
-    from ..data.images import load_image
-    from ..pipeline.params import get
+    ``model``'s input (its size and channels), within the pipeline's limits; and the facts
+    of the source image."""
+    from ..data.images import read_image
 
-    config = model.config
-    return load_image(path, size=config.image_size, channels=config.in_channels,
-                      aspect=get(params, "data.aspect"))
+    config = model.network.config
+    return read_image(path, size=config.image_size, channels=config.in_channels, **limits)
 
 
-def calibrated_detector(paths: ProjectPaths, baseline: Classifier) -> SqueezeDetector:
-    """The squeeze_detect stage's detector: the baseline, the selected squeezers and the
-    calibrated threshold."""
+@dataclass
+class DetectorChoice:
+    """The squeeze_detect stage's detector when it applies to the model (else None), and
+    why it was left out."""
+
+    detector: SqueezeDetector | None
+    note: str | None
+
+
+def calibrated_detector(paths: ProjectPaths, model: LoadedModel) -> DetectorChoice:
+    """The detector of ``squeeze_detect`` (its squeezers and calibrated threshold) when it
+    was calibrated on exactly ``model``'s checkpoint; else None and the reason."""
     from ..defenses.squeezing import SqueezeDetector
     from ..pipeline.artifacts.metrics import read_metrics
 
+    record_path = paths.metrics("squeeze_detect")
+    if not record_path.is_file():
+        return DetectorChoice(None, f"detector skipped: {record_path} not found (run `dvc "
+                                    "repro squeeze_detect` to calibrate it)")
     try:
-        metrics = read_metrics(paths, "squeeze_detect")
-    except FileNotFoundError:
-        raise CLIError(f"{paths.metrics('squeeze_detect')} not found: run `dvc repro` first "
-                       "to calibrate the detector") from None
-    return SqueezeDetector(baseline, metrics["selected_squeezers"],
-                           threshold=float(metrics["threshold"]))
+        record = read_metrics(paths, "squeeze_detect")
+        squeezers, threshold = record["selected_squeezers"], float(record["threshold"])
+        calibrated_on = record["model_sha256"]
+    except (ValueError, KeyError, TypeError):
+        return DetectorChoice(None, f"detector skipped: {record_path} is not a record of the "
+                                    "current squeeze_detect stage (rerun `dvc repro`)")
+    if file_sha256(model.path) != calibrated_on:
+        return DetectorChoice(None, f"detector skipped: it was calibrated on "
+                                    f"{paths.model(DETECTOR_MODEL)} (sha256 "
+                                    f"{calibrated_on[:12]}...), not on {model.path}")
+    return DetectorChoice(SqueezeDetector(model.network, squeezers, threshold=threshold), None)
+
+
+def probabilities(model: Classifier, x: torch.Tensor) -> torch.Tensor:
+    """Softmax outputs of a batch (on the CPU)."""
+    import torch
+
+    with torch.no_grad():
+        return model(x.to(next(model.parameters()).device)).softmax(dim=1).cpu()
 
 
 def prediction(model: Classifier, x: torch.Tensor) -> tuple[str, float]:
     """The class name and softmax confidence of one image."""
-    import torch
-
-    with torch.no_grad():
-        probs = model(x.to(next(model.parameters()).device)).softmax(dim=1)[0].cpu()
+    probs = probabilities(model, x)[0]
     index = int(probs.argmax())
     return model.config.class_names[index], float(probs[index])
 

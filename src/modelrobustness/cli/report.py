@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
+from collections.abc import Sequence
 from pathlib import Path
 
-from ..pipeline.artifacts.metrics import read_metrics
 from ..pipeline.paths import ProjectPaths
 from ..reporting.markdown import (
     FIGURES,
@@ -18,12 +19,20 @@ from ..utils.io import atomic_write_text
 from .project import CLIError
 
 
+def read_summary(paths: ProjectPaths) -> dict:
+    """``reports/summary.json``, what the report shows."""
+    if not paths.summary.is_file():
+        raise CLIError(f"{paths.summary} not found: run `dvc repro` first")
+    try:
+        return json.loads(paths.summary.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise CLIError(f"{paths.summary} is not valid JSON ({exc}): rerun `dvc repro "
+                       "evaluate`") from None
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     paths = ProjectPaths(Path(args.project))
-    try:
-        summary = read_metrics(paths, "evaluate")
-    except FileNotFoundError:
-        raise CLIError(f"{paths.metrics('evaluate')} not found: run `dvc repro` first") from None
+    summary = read_summary(paths)
     if args.readme:
         report = paths.report
         if not report.is_file():
@@ -52,9 +61,10 @@ def readme_figures(paths: ProjectPaths) -> str:
     return (paths.reports / FIGURES).relative_to(paths.root).as_posix()
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction, parents: Sequence[argparse.ArgumentParser]
+               ) -> None:
     report = sub.add_parser(
-        "report", help="print the summary table (metrics/evaluate.json)",
+        "report", parents=list(parents), help="print the summary table (reports/summary.json)",
         description="Print the model x attack x defense table and the robustness curves; "
                     "with --readme, copy the report's results section into a README.")
     report.add_argument("--readme", metavar="FILE",

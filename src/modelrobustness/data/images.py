@@ -16,9 +16,15 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..utils.checks import InvalidValue
+from ..utils.errors import UserError
+from .prepared import SourceFacts
 
 # Pillow's own default limit (about 89.5 megapixels): larger images are refused as bombs.
 DEFAULT_MAX_PIXELS = 89_478_485
+# The ``info`` entry of a decoded image holding its source's size (width, height).
+SOURCE_SIZE = "source_size"
+# Larger files are refused before reading (a photo of Animals-10 is well under 1 MB).
+MAX_FILE_BYTES = 256 * 1024 * 1024
 
 SKIP_REASONS: tuple[str, ...] = (
     "empty",  # zero-byte file
@@ -111,8 +117,12 @@ def decode_image(
                     image.draft("RGB" if image.mode != "L" else "L",
                                 (int(width / scale) + 1, int(height / scale) + 1))
             image.load()
+            loaded = image.size
             image = ImageOps.exif_transpose(image)
             image = _to_8bit(image)
+            # the source's own size, after the EXIF orientation (a draft decodes it smaller)
+            turned = image.size != loaded
+            image.info[SOURCE_SIZE] = (height, width) if turned else (width, height)
         except Image.DecompressionBombError as exc:
             raise ImageRejected("decompression_bomb", str(exc)) from exc
         except OSError as exc:
@@ -146,24 +156,56 @@ def fit_image(image: Image.Image, *, size: int, color: str, aspect: str) -> np.n
     return np.ascontiguousarray(array)
 
 
-class UnreadableImage(ValueError):
+# mean absolute difference between an image's channels (grey levels) above which it counts
+# as colour: JPEG noise in a grey photo stays well below
+COLOR_LEVELS = 2.0
+
+
+def source_facts(image: Image.Image) -> SourceFacts:
+    """The facts of a decoded (``L`` or ``RGB``) image (:func:`decode_image`'s)."""
+    width, height = image.info.get(SOURCE_SIZE, image.size)
+    color = False
+    if image.mode == "RGB":
+        small = np.asarray(image.reduce(max(1, min(image.size) // 64)), dtype=np.int16)
+        spread = np.abs(np.diff(small, axis=2)).mean() if small.size else 0.0
+        color = bool(spread > COLOR_LEVELS)
+    return SourceFacts(width=int(width), height=int(height), color=color)
+
+
+class UnreadableImage(UserError, ValueError):
     """A user image that cannot be read or decoded; the message names the file."""
 
 
-def load_image(path: str | os.PathLike, *, size: int, channels: int,
-               aspect: str = "crop") -> torch.Tensor:
+def read_image(path: str | os.PathLike, *, size: int, channels: int, aspect: str = "crop",
+               max_pixels: int = DEFAULT_MAX_PIXELS, max_bytes: int = MAX_FILE_BYTES
+               ) -> tuple[torch.Tensor, SourceFacts]:
     """``path`` as a float 1 x C x size x size tensor in [0, 1], decoded and resized exactly
-    as the ``split`` stage prepares the data (safe decoder, EXIF orientation, bicubic)."""
+    as the ``split`` stage prepares the data (safe decoder, EXIF orientation, bicubic), and
+    the facts of the source. Files above ``max_bytes`` are refused before reading, images
+    above ``max_pixels`` before decoding (the pipeline's limits)."""
     path = Path(path)
     try:
+        if path.is_dir():
+            raise UnreadableImage(f"{path} is a folder, not an image file")
+        file_size = path.stat().st_size
+        if file_size > max_bytes:
+            raise UnreadableImage(f"{path} is not a usable image (too_large: {file_size:,} "
+                                  f"bytes exceeds the {max_bytes:,}-byte limit)")
         data = path.read_bytes()
     except OSError as exc:
         raise UnreadableImage(f"cannot read {path}: {exc.strerror or exc}") from exc
     try:
-        image = decode_image(data, draft_size=size)
+        image = decode_image(data, max_pixels=max_pixels, draft_size=size)
     except ImageRejected as exc:
         raise UnreadableImage(f"{path} is not a usable image ({exc.reason}: "
                               f"{exc.detail})") from exc
+    facts = source_facts(image)
     array = fit_image(image, size=size, color="rgb" if channels == 3 else "gray",
                       aspect=aspect)
-    return torch.tensor(array, dtype=torch.float32).div(255.0).unsqueeze(0)
+    return torch.tensor(array, dtype=torch.float32).div(255.0).unsqueeze(0), facts
+
+
+def load_image(path: str | os.PathLike, *, size: int, channels: int,
+               aspect: str = "crop") -> torch.Tensor:
+    """:func:`read_image`'s tensor alone."""
+    return read_image(path, size=size, channels=channels, aspect=aspect)[0]

@@ -2,11 +2,13 @@
 
 ``<split>_x.npy`` (uint8 N x C x H x W), ``<split>_y.npy`` (int64 N) for each of
 :data:`SPLITS`, ``classes.json`` (names, index = label) and ``index.csv`` (split, row, path,
-class, label, sha256)."""
+class, label, sha256, and the source's width, height and whether it has colour)."""
 
 from __future__ import annotations
 
+import csv
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,18 @@ import torch
 from ..utils.checks import check_choice
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
+@dataclass(frozen=True)
+class SourceFacts:
+    """What the decoder saw of an image before it was resized: its size and whether it has
+    colour (channels that differ, not merely an RGB container)."""
+
+    width: int
+    height: int
+    color: bool
+
+
+INDEX_COLUMNS: tuple[str, ...] = ("split", "row", "path", "class", "label", "sha256", "width",
+                                  "height", "color")
 
 
 def load_split_uint8(prepared_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -43,3 +57,16 @@ def load_class_names(prepared_dir: str | Path) -> list[str]:
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: run `dvc repro split` first")
     return list(json.loads(path.read_text()))
+
+
+def load_sources(prepared_dir: str | Path, split: str) -> list[SourceFacts]:
+    """The source facts (size, colour) of ``split``'s images, in row order (``index.csv``)."""
+    check_choice("split", split, SPLITS)
+    path = Path(prepared_dir) / "index.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run `dvc repro split` first")
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["split"] == split]
+    rows.sort(key=lambda r: int(r["row"]))
+    return [SourceFacts(width=int(r["width"]), height=int(r["height"]),
+                        color=r["color"] == "True") for r in rows]

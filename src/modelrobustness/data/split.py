@@ -1,7 +1,7 @@
 """The ``split`` step: drop exact duplicates, split stratified, decode and resize once.
 
 Outputs in ``prepared_dir``: ``<split>_x.npy`` (uint8 N x C x H x W), ``<split>_y.npy``
-(int64 N), ``classes.json`` and ``index.csv`` (split, row, path, class, label, sha256).
+(int64 N), ``classes.json`` and ``index.csv`` (:data:`~.prepared.INDEX_COLUMNS`).
 """
 
 from __future__ import annotations
@@ -16,38 +16,49 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 from tqdm import tqdm
 
-from ..utils.checks import InvalidValue, check_choice, check_fraction, check_int
+from ..utils.checks import (
+    SEED,
+    Integer,
+    InvalidValue,
+    Nullable,
+    Number,
+    OneOf,
+    check_fields,
+    ruled,
+)
+from ..utils.errors import UserError
 from ..utils.io import atomic_directory
-from .images import ImageRejected, decode_image, fit_image
-from .prepared import SPLITS
+from .images import ImageRejected, SourceFacts, decode_image, fit_image, source_facts
+from .prepared import INDEX_COLUMNS, SPLITS
 
 COLORS: tuple[str, ...] = ("rgb", "gray")
 ASPECTS: tuple[str, ...] = ("crop", "pad")
+FRACTION = Number(low=0.0, high=1.0, closed_low=False, closed_high=False)
+# a stratified three-way split needs at least this many images of a class
+MIN_PER_CLASS = 3
+
+
+class SplitError(UserError, ValueError):
+    """The images at hand cannot be split as configured (too few per class, say)."""
 
 
 @dataclass(frozen=True)
 class SplitConfig:
     """How to split and resize; fractions are of the de-duplicated images."""
 
-    val_fraction: float
-    test_fraction: float
-    image_size: int
-    color: str
-    aspect: str
-    max_per_class: int | None
-    seed: int
+    val_fraction: float = ruled(FRACTION)
+    test_fraction: float = ruled(FRACTION)
+    image_size: int = ruled(Integer(minimum=8, maximum=4096))
+    color: str = ruled(OneOf(COLORS))
+    aspect: str = ruled(OneOf(ASPECTS))
+    max_per_class: int | None = ruled(Nullable(Integer(minimum=MIN_PER_CLASS)))
+    seed: int = ruled(SEED)
 
     def __post_init__(self) -> None:
-        check_fraction("val_fraction", self.val_fraction)
-        check_fraction("test_fraction", self.test_fraction)
+        check_fields(self)
         if self.val_fraction + self.test_fraction >= 1:
             raise InvalidValue("test_fraction", self.test_fraction,
                                f"below 1 - val_fraction = {1 - self.val_fraction:g}")
-        check_choice("color", self.color, COLORS)
-        check_choice("aspect", self.aspect, ASPECTS)
-        check_int("image_size", self.image_size, minimum=8)
-        check_int("max_per_class", self.max_per_class, allow_none=True)
-        check_int("seed", self.seed, minimum=0)
 
 
 def scan_raw(raw_dir: Path) -> pd.DataFrame:
@@ -58,7 +69,7 @@ def scan_raw(raw_dir: Path) -> pd.DataFrame:
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
             rows.append((path.relative_to(raw_dir).as_posix(), class_dir.name, digest))
     if not rows:
-        raise ValueError(f"{raw_dir} holds no images in class folders; run the download stage")
+        raise SplitError(f"{raw_dir} holds no images in class folders; run the download stage")
     return pd.DataFrame(rows, columns=["path", "class", "sha256"])
 
 
@@ -86,9 +97,10 @@ def assign_splits(files: pd.DataFrame, config: SplitConfig) -> pd.DataFrame:
             picked.append(group.iloc[np.sort(rng.permutation(len(group))[:take])])
         files = pd.concat(picked).sort_values("path").reset_index(drop=True)
     counts = files["class"].value_counts()
-    if (counts < 3).any():
-        small = counts[counts < 3].to_dict()
-        raise ValueError(f"classes with fewer than 3 images cannot be split: {small}")
+    if (counts < MIN_PER_CLASS).any():
+        small = counts[counts < MIN_PER_CLASS].to_dict()
+        raise SplitError(f"classes with fewer than {MIN_PER_CLASS} images cannot be split: "
+                         f"{small}")
     index = np.arange(len(files))
     try:
         rest, test = train_test_split(index, test_size=config.test_fraction,
@@ -98,7 +110,7 @@ def assign_splits(files: pd.DataFrame, config: SplitConfig) -> pd.DataFrame:
                                       stratify=files["class"].iloc[rest],
                                       random_state=config.seed)
     except ValueError as exc:
-        raise ValueError(f"cannot split {len(files)} images stratified by class with "
+        raise SplitError(f"cannot split {len(files)} images stratified by class with "
                          f"val_fraction={config.val_fraction}, test_fraction="
                          f"{config.test_fraction}: {exc}") from exc
     split = np.empty(len(files), dtype=object)
@@ -124,6 +136,7 @@ def prepare_split(raw_dir: str | Path, prepared_dir: str | Path, config: SplitCo
     table["row"] = table.groupby("split").cumcount()
     channels = 3 if config.color == "rgb" else 1
     size = config.image_size
+    facts: dict[str, SourceFacts] = {}
     with atomic_directory(prepared_dir) as tmp:
         for split in SPLITS:
             part = table[table["split"] == split]
@@ -133,15 +146,17 @@ def prepare_split(raw_dir: str | Path, prepared_dir: str | Path, config: SplitCo
                 try:
                     image = decode_image((raw_dir / rel).read_bytes(), draft_size=size)
                 except ImageRejected as exc:
-                    raise ValueError(f"{raw_dir / rel}: cannot decode ({exc}); "
+                    raise SplitError(f"{raw_dir / rel}: cannot decode ({exc}); "
                                      "rerun the download stage") from exc
+                facts[rel] = source_facts(image)
                 x[i] = fit_image(image, size=size, color=config.color, aspect=config.aspect)
             np.save(tmp / f"{split}_x.npy", x, allow_pickle=False)
             np.save(tmp / f"{split}_y.npy", part["label"].to_numpy(np.int64),
                     allow_pickle=False)
         (tmp / "classes.json").write_text(json.dumps(class_names, indent=2) + "\n")
-        table[["split", "row", "path", "class", "label", "sha256"]].to_csv(
-            tmp / "index.csv", index=False, lineterminator="\n")
+        table = table.assign(**{name: [getattr(facts[rel], name) for rel in table["path"]]
+                                for name in ("width", "height", "color")})
+        table[list(INDEX_COLUMNS)].to_csv(tmp / "index.csv", index=False, lineterminator="\n")
     per_split = table.groupby(["split", "class"]).size()
     return {
         **{split: int((table["split"] == split).sum()) for split in SPLITS},

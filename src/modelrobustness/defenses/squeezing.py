@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..utils.checks import InvalidValue, check_fraction, check_int
+from ..utils.checks import Integer, InvalidValue, check_fraction, check_int
 from ..utils.torch import eval_mode
 
 Squeezer = Callable[[torch.Tensor], torch.Tensor]
@@ -72,13 +72,27 @@ SQUEEZERS: dict[str, Callable[[int], Squeezer]] = {
 }
 
 
+# each squeezer's integer argument: bits per channel, median window side, resampling factor
+SQUEEZER_ARGUMENTS: dict[str, Integer] = {
+    "bit_depth": Integer(minimum=1, maximum=8),
+    "median": Integer(minimum=1, maximum=64),
+    "resample": Integer(minimum=2, maximum=64),
+}
+SQUEEZER_SPECS = "one of " + ", ".join(
+    f"{name}:<{rule.minimum}..{rule.maximum}>" for name, rule in SQUEEZER_ARGUMENTS.items())
+
+
 def parse_squeezer(spec: str) -> Squeezer:
-    """``"bit_depth:1"``, ``"median:2"``, ``"resample:2"`` -> the squeezer function."""
-    name, _, value = str(spec).partition(":")
+    """``"bit_depth:1"``, ``"median:2"``, ``"resample:2"`` -> the squeezer function; the
+    argument's range is checked here, so a bad spec fails before anything runs."""
+    name, _, value = str(spec).partition(":") if isinstance(spec, str) else ("", "", "")
     if name not in SQUEEZERS or not value.strip().isdigit():
-        raise InvalidValue("squeezer", spec, "one of "
-                           + ", ".join(k + ":<int>" for k in SQUEEZERS))
-    return SQUEEZERS[name](int(value))
+        raise InvalidValue("squeezer", spec, SQUEEZER_SPECS)
+    try:
+        argument = SQUEEZER_ARGUMENTS[name]("squeezer", int(value))
+    except InvalidValue:
+        raise InvalidValue("squeezer", spec, SQUEEZER_SPECS) from None
+    return SQUEEZERS[name](argument)
 
 
 def _straight_through(squeezer: Squeezer, x: torch.Tensor) -> torch.Tensor:

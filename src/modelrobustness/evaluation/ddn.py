@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..attacks.ddn import ddn
-from ..utils.checks import check_fraction, check_int, check_positive
+from ..utils.checks import Integer, Nullable, Number, check_fields, ruled
 from .harness import (
     AttackOutcome,
     accuracy_under_l2_budget,
@@ -30,16 +30,13 @@ class DDNConfig:
     ``init_norm``, its change per step ``gamma`` and the quantization ``levels`` (None:
     off)."""
 
-    steps: int
-    init_norm: float
-    gamma: float
-    levels: int | None
+    steps: int = ruled(Integer(minimum=1))
+    init_norm: float = ruled(Number(low=0.0, closed_low=False))
+    gamma: float = ruled(Number(low=0.0, high=1.0, closed_low=False, closed_high=False))
+    levels: int | None = ruled(Nullable(Integer(minimum=2, maximum=65536)))
 
     def __post_init__(self) -> None:
-        check_int("steps", self.steps)
-        check_positive("init_norm", self.init_norm)
-        check_fraction("gamma", self.gamma)
-        check_int("levels", self.levels, minimum=2, allow_none=True)
+        check_fields(self)
 
     def attack_options(self) -> dict:
         """Keyword options of :func:`~modelrobustness.attacks.ddn`."""

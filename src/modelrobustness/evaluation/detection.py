@@ -23,21 +23,35 @@ from torch import nn
 from ..attacks.adaptive import bpda_pgd
 from ..attacks.pgd import pgd
 from ..defenses.squeezing import (
+    SQUEEZER_SPECS,
     SqueezeDetector,
     parse_squeezer,
     straight_through_score,
     threshold_at_fpr,
 )
 from ..utils.checks import (
+    Boolean,
+    Integer,
     InvalidValue,
-    check_bool,
-    check_fraction,
-    check_int,
-    check_non_negative,
+    ListOf,
+    Number,
+    Satisfies,
+    check_fields,
+    ruled,
 )
 from ..utils.torch import predict_labels
 from .harness import attack_clean_correct
 from .pgd import PGDConfig
+
+
+def _squeezer_spec(spec: Any) -> str:
+    """``spec`` when :func:`parse_squeezer` reads it."""
+    parse_squeezer(spec)
+    return spec
+
+
+# a squeezer spec, "<name>:<int>", checked as parse_squeezer reads it
+SQUEEZER_SPEC = Satisfies(_squeezer_spec, SQUEEZER_SPECS)
 
 
 @dataclass(frozen=True)
@@ -45,30 +59,16 @@ class SqueezeConfig:
     """The detector's squeezers, its fixed ``threshold``, the false-positive rate ``fpr``
     the calibrated threshold aims at, the squeezer selection and the adaptive attack."""
 
-    squeezers: tuple[str, ...]
-    threshold: float
-    fpr: float
-    select: bool
-    select_samples: int
-    adaptive_lambda: float
-    adaptive_steps: int
+    squeezers: tuple[str, ...] = ruled(ListOf(SQUEEZER_SPEC, unique=True))
+    threshold: float = ruled(Number(low=0.0, high=2.0))
+    fpr: float = ruled(Number(low=0.0, high=1.0, closed_high=False))
+    select: bool = ruled(Boolean())
+    select_samples: int = ruled(Integer(minimum=1))
+    adaptive_lambda: float = ruled(Number(low=0.0))
+    adaptive_steps: int = ruled(Integer(minimum=1))
 
     def __post_init__(self) -> None:
-        if not isinstance(self.squeezers, (list, tuple)) or not self.squeezers:
-            raise InvalidValue("squeezers", self.squeezers, "a non-empty list of squeezers")
-        object.__setattr__(self, "squeezers", tuple(str(s) for s in self.squeezers))
-        for spec in self.squeezers:
-            try:
-                parse_squeezer(spec)
-            except InvalidValue as exc:
-                raise exc.renamed("squeezers[]") from None
-        check_fraction("fpr", self.fpr, closed_low=True)
-        check_fraction("threshold", self.threshold, high=2.0, closed_low=True,
-                       closed_high=True)
-        check_bool("select", self.select)
-        check_int("select_samples", self.select_samples)
-        check_non_negative("adaptive_lambda", self.adaptive_lambda)
-        check_int("adaptive_steps", self.adaptive_steps)
+        check_fields(self)
 
 
 @dataclass

@@ -12,7 +12,16 @@ from torch import nn
 
 from ..attacks.losses import LOSSES
 from ..attacks.pgd import NORMS, pgd
-from ..utils.checks import InvalidValue, check_bool, check_choice, check_int, check_positive
+from ..utils.checks import (
+    Boolean,
+    Integer,
+    InvalidValue,
+    ListOf,
+    Number,
+    OneOf,
+    check_fields,
+    ruled,
+)
 from ..utils.torch import predict_labels
 from .checks import gradient_masking_flag
 from .harness import (
@@ -24,6 +33,10 @@ from .harness import (
     robustness_curve,
 )
 
+POSITIVE = Number(low=0.0, closed_low=False)
+# a budget of the L-inf norm on [0, 1] pixels
+LINF_BUDGET = Number(low=0.0, high=1.0, closed_low=False, unit="for the linf norm")
+
 
 @dataclass(frozen=True)
 class PGDConfig:
@@ -33,36 +46,25 @@ class PGDConfig:
     ``curve_losses`` (each on what the previous one missed).
     """
 
-    eps: float
-    eps_list: tuple[float, ...]
-    norm: str
-    steps: int
-    step_size: float
-    restarts: int
-    random_start: bool
-    early_stop: bool
-    losses: tuple[str, ...]
-    curve_losses: tuple[str, ...]
+    eps: float = ruled(POSITIVE)
+    eps_list: tuple[float, ...] = ruled(ListOf(POSITIVE, unique=True))
+    norm: str = ruled(OneOf(NORMS))
+    steps: int = ruled(Integer(minimum=1))
+    step_size: float = ruled(POSITIVE)
+    restarts: int = ruled(Integer(minimum=1))
+    random_start: bool = ruled(Boolean())
+    early_stop: bool = ruled(Boolean())
+    losses: tuple[str, ...] = ruled(ListOf(OneOf(LOSSES), unique=True))
+    curve_losses: tuple[str, ...] = ruled(ListOf(OneOf(LOSSES), unique=True))
 
     def __post_init__(self) -> None:
-        check_positive("eps", self.eps)
-        check_positive("step_size", self.step_size)
-        if not isinstance(self.eps_list, (list, tuple)) or not self.eps_list:
-            raise InvalidValue("eps_list", self.eps_list, "a non-empty list of numbers > 0")
-        object.__setattr__(self, "eps_list",
-                           tuple(check_positive("eps_list[]", e) for e in self.eps_list))
-        for name in ("losses", "curve_losses"):
-            value = getattr(self, name)
-            if not isinstance(value, (list, tuple)) or not value:
-                raise InvalidValue(name, value, f"a non-empty list of {', '.join(LOSSES)}")
-            for loss in value:
-                check_choice(f"{name}[]", loss, LOSSES)
-            object.__setattr__(self, name, tuple(value))
-        check_choice("norm", self.norm, NORMS)
-        check_int("steps", self.steps)
-        check_int("restarts", self.restarts)
-        check_bool("random_start", self.random_start)
-        check_bool("early_stop", self.early_stop)
+        check_fields(self)
+        if self.norm == "linf":  # [0, 1] pixels: a larger L-inf ball is the whole box
+            for name, values in (("eps", [self.eps]), ("eps_list", self.eps_list)):
+                for i, eps in enumerate(values):
+                    if eps > 1:
+                        raise InvalidValue(name if name == "eps" else f"{name}[{i}]", eps,
+                                           LINF_BUDGET.expected)
 
     def attack_options(self, *, loss: str, eps: float | None = None) -> dict:
         """Keyword options of :func:`~modelrobustness.attacks.pgd` with ``loss``: the

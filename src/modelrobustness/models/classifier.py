@@ -13,7 +13,15 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..utils.checks import InvalidValue, check_choice, check_int
+from ..utils.checks import (
+    Integer,
+    InvalidValue,
+    OneOf,
+    check_choice,
+    check_fields,
+    check_int,
+    ruled,
+)
 from .networks import (
     ARCHS,
     Normalize,
@@ -31,14 +39,12 @@ class ArchitectureConfig:
     """Which network to build: ``arch``, its ``width`` (vgg_small: channels of the first
     block) and ``pretrained`` weights (``none`` or ``imagenet``, resnet18 only)."""
 
-    arch: str
-    width: int
-    pretrained: str
+    arch: str = ruled(OneOf(ARCHS))
+    width: int = ruled(Integer(minimum=1, maximum=1024))
+    pretrained: str = ruled(OneOf(PRETRAINED))
 
     def __post_init__(self) -> None:
-        check_choice("arch", self.arch, ARCHS)
-        check_int("width", self.width)
-        check_choice("pretrained", self.pretrained, PRETRAINED)
+        check_fields(self)
         if self.pretrained == "imagenet" and self.arch != "resnet18":
             raise InvalidValue("pretrained", self.pretrained, "'none': ImageNet weights exist "
                                "for the resnet18 architecture only")

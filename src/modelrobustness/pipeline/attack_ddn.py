@@ -8,7 +8,9 @@ from typing import Any
 
 from ..evaluation.ddn import DDNConfig, evaluate_ddn
 from .attack_stage import run_attack_stage
-from .params import load_params, section_config
+from .params import config_section, load_params, section_config
+
+DDN_SECTION = config_section(DDNConfig)
 
 
 def ddn_config(params: Mapping[str, Any]) -> DDNConfig:

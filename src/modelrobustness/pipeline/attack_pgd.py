@@ -8,7 +8,9 @@ from typing import Any
 
 from ..evaluation.pgd import PGDConfig, evaluate_pgd
 from .attack_stage import run_attack_stage
-from .params import load_params, section_config
+from .params import config_section, load_params, section_config
+
+PGD_SECTION = config_section(PGDConfig)
 
 
 def pgd_config(params: Mapping[str, Any]) -> PGDConfig:

@@ -31,5 +31,7 @@ def run_attack_stage(params: Mapping[str, Any], *, attack: str, model_name: str,
                        device=run_device)
     write_attack_outputs(paths, outcome, x, attack=attack, model=model_name,
                          class_names=class_names, curve_columns=curve_columns, title=title)
-    write_metrics(paths, f"attack_{attack}_{model_name}", outcome.metrics)
+    # the curve is in the plot data (curve_columns); the record keeps the headline
+    record = {k: v for k, v in outcome.metrics.items() if k != "curve"}
+    write_metrics(paths, f"attack_{attack}_{model_name}", record)
     return outcome.metrics

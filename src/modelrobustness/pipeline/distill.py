@@ -10,18 +10,29 @@ from typing import Any
 from ..data.prepared import load_split
 from ..defenses.distillation import soft_cross_entropy, soft_labels, temperature_cross_entropy
 from ..models.classifier import ArchitectureConfig
-from ..utils.checks import check_positive
+from ..utils.checks import Number
 from ..utils.torch import predict_labels
 from .artifacts.models import load_trained
-from .params import checked, device, load_params, reject_unknown, section_config
+from .params import (
+    Section,
+    checked_section,
+    config_section,
+    device,
+    load_params,
+    section_config,
+)
 from .paths import ProjectPaths
 from .train import run_training
+
+DISTILL_SECTION = Section({
+    "temperature": Number(low=0.0, closed_low=False),
+    "model": config_section(ArchitectureConfig, optional=True, nullable=True),  # overrides
+})
 
 
 def temperature(params: Mapping[str, Any]) -> float:
     """``distill.temperature``."""
-    reject_unknown(params, "distill", {"temperature", "model"})
-    return checked(params, "distill.temperature", check_positive)
+    return checked_section(params, "distill", DISTILL_SECTION)["temperature"]
 
 
 def distilled_architecture(params: Mapping[str, Any]) -> ArchitectureConfig:

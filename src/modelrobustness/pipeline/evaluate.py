@@ -1,5 +1,5 @@
-"""Stage ``evaluate``: every stage's metrics into ``metrics/evaluate.json`` and
-``reports/``."""
+"""Stage ``evaluate``: every stage's record into ``reports/`` (the report, its figures and
+``summary.json``) and the headline numbers into ``metrics/evaluate.json``."""
 
 from __future__ import annotations
 
@@ -10,14 +10,15 @@ import pandas as pd
 
 from ..data.prepared import load_class_names, load_split
 from ..evaluation.lipschitz import lipschitz_estimates
-from ..reporting.summary import ATTACKED_MODELS, build_summary
+from ..reporting.summary import ATTACKED_MODELS, build_summary, headline
 from ..reporting.writer import ReportData, write_report
+from ..utils.io import json_text
 from .artifacts.metrics import read_all, write_metrics
 from .artifacts.models import load_trained
 from .paths import ProjectPaths
 
 STAGE_METRICS: tuple[str, ...] = (
-    "train_baseline", "train_teacher", "train_student",
+    "download", "split", "train_baseline", "train_teacher", "train_student",
     *(f"attack_{attack}_{model}" for attack in ("pgd", "ddn") for model in ATTACKED_MODELS),
     "squeeze_detect",
 )
@@ -50,6 +51,13 @@ def report_data(paths: ProjectPaths) -> ReportData:
     )
 
 
+def pgd_curves(paths: ProjectPaths) -> dict[str, dict[str, float]]:
+    """Each attacked model's PGD robustness curve, ``{eps as text: robust accuracy}``."""
+    return {m: {f"{row.eps:g}": float(row.robust_accuracy)
+                for row in pd.read_csv(paths.attack_curve("pgd", m)).itertuples()}
+            for m in ATTACKED_MODELS}
+
+
 def main() -> None:
     paths = ProjectPaths()
     start = time.perf_counter()
@@ -57,10 +65,11 @@ def main() -> None:
     # on the CPU whatever `device` says: cheap, and CUDA's backward is not deterministic
     lipschitz = {m: lipschitz_estimates(load_trained(paths, m, "cpu"), x, y)
                  for m in ATTACKED_MODELS}
-    summary = build_summary(read_all(paths, STAGE_METRICS), lipschitz)
-    write_report(summary, report_data(paths), out_dir=paths.reports)
+    summary = build_summary(read_all(paths, STAGE_METRICS), lipschitz, pgd_curves(paths))
+    write_report(summary, report_data(paths), out_dir=paths.reports,
+                 extra_files={paths.summary.name: json_text(summary)})
     write_metrics(paths, "evaluate",
-                  {**summary, "seconds": round(time.perf_counter() - start, 3)})
+                  {**headline(summary), "seconds": round(time.perf_counter() - start, 3)})
     print("evaluate: wrote metrics/evaluate.json and reports/robustness.md; Lipschitz "
           + ", ".join(f"{m} bound {v['lipschitz_upper_bound']:.3g} local "
                       f"{v['local_lipschitz']:.3g}" for m, v in lipschitz.items()))

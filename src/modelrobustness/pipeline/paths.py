@@ -39,11 +39,24 @@ class ProjectPaths:
 
     @property
     def download_skipped(self) -> Path:
-        return self.root / "metrics" / "download_skipped.csv"
+        return self.detail("download_skipped")
 
     def metrics(self, name: str) -> Path:
         """``metrics/<name>.json``: ``download``, ``train_<role>``, ``attack_pgd_<model>``..."""
         return self.root / "metrics" / f"{name}.json"
+
+    def timing(self, name: str) -> Path:
+        """``metrics/timing/<name>.json``: a stage's timing keys (git-ignored)."""
+        return self.root / "metrics" / "timing" / f"{name}.json"
+
+    def detail(self, name: str) -> Path:
+        """``metrics/<name>.csv``: a detail table (``download_classes``, ...)."""
+        return self.root / "metrics" / f"{name}.csv"
+
+    @property
+    def summary(self) -> Path:
+        """Everything the report shows (``metrics/evaluate.json`` holds its headline)."""
+        return self.reports / "summary.json"
 
     def model(self, role: str) -> Path:
         return self.root / "models" / f"{role}.pt"

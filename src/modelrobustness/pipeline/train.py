@@ -9,20 +9,25 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ..data.domain import domain_profile
+from ..data.prepared import load_sources, load_split_uint8
 from ..models.classifier import ArchitectureConfig
 from ..training.fit import FitConfig, LossFn
 from ..training.train_classifier import TrainedClassifier, train_classifier
-from .artifacts.metrics import write_metrics
+from .artifacts.metrics import write_metrics, write_table
 from .artifacts.models import save_trained
-from .params import device, load_params, section_config, seed
+from .params import config_section, device, load_params, section_config, seed
 from .paths import ProjectPaths
 from .tracking import epoch_logger, log_confusion, open_live
+
+TRAIN_NESTED = {"augment": ("crop_padding", "flip")}
+TRAIN_SECTION = config_section(FitConfig, nested=TRAIN_NESTED)
+MODEL_SECTION = config_section(ArchitectureConfig)
 
 
 def fit_config(params: Mapping[str, Any]) -> FitConfig:
     """The ``train`` section (``train.augment`` flattened into it)."""
-    return section_config(FitConfig, params, "train",
-                          nested={"augment": ("crop_padding", "flip")})
+    return section_config(FitConfig, params, "train", nested=TRAIN_NESTED)
 
 
 def architecture_config(params: Mapping[str, Any]) -> ArchitectureConfig:
@@ -55,7 +60,13 @@ def run_training(role: str, params: Mapping[str, Any], *, architecture: Architec
     if teacher_predictions is not None:
         agree = (teacher_predictions.cpu() == run.test_predictions).double().mean()
         run.metrics["teacher_agreement"] = float(agree)
-    save_trained(paths, role, run.model)
+    x_train, _ = load_split_uint8(paths.prepared, "train")
+    save_trained(paths, role, run.model,
+                 domain=domain_profile(x_train, load_sources(paths.prepared, "train")))
+    per_class = run.metrics.pop("per_class")
+    write_table(paths, f"train_{role}_classes",
+                [{"class": name, **scores} for name, scores in per_class.items()],
+                ["class", "precision", "recall", "f1", "support"])
     write_metrics(paths, f"train_{role}", run.metrics)
     print(f"{role}: test accuracy {run.metrics['test_accuracy']:.4f}, "
           f"{run.metrics['train_seconds']:.1f} s")

@@ -45,11 +45,12 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], *,
     return "\n".join("| " + " | ".join(line) + " |" for line in lines)
 
 
+CLEAN_ATTACKED = "clean acc. (attacked images)"
 SUMMARY_COLUMNS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
     ("model", "model", str),
     ("defense", "defense", str),
     ("attack", "attack", str),
-    ("clean acc.", "clean_accuracy", fmt_fraction),
+    (CLEAN_ATTACKED, "clean_accuracy", fmt_fraction),
     ("robust acc.", "robust_accuracy", fmt_fraction),
     ("attack success", "attack_success_rate", fmt_fraction),
     ("DDN median L2", "median_l2", fmt_norm),
@@ -83,31 +84,68 @@ def lipschitz_table(summary: dict[str, Any]) -> str:
 
 
 def models_table(summary: dict[str, Any]) -> str:
-    models = summary["models"]
+    models, test = summary["models"], summary["setup"]["data"]["test"]
     rows = [[role, fmt_fraction(models[role]["test_accuracy"]),
              fmt_fraction(models[role]["macro_f1"])] for role in models]
-    return markdown_table(["model", "test accuracy", "macro F1"], rows, align="lrr")
+    return markdown_table(["model", f"test accuracy (all {test} test images)", "macro F1"],
+                          rows, align="lrr")
 
 
 def detector_table(summary: dict[str, Any]) -> str:
+    """Every attack on the detector side by side: the attack stages' adversarial examples
+    and the detector stage's own PGD runs (plain and adaptive: the same images, budget and
+    steps), each flagged at the calibrated threshold, and the clean false positives."""
     s = summary["squeezing"]
-    fixed = s["fixed_threshold"]
+    attacks, fixed, steps = s["attacks"], s["fixed_threshold"], s["adaptive_steps"]
+    calibrated = f"detected at {s['threshold']:.3f} (calibrated)"
+    fixed_label = f"detected at {fixed['threshold']:.3f} (fixed)"
+    labels = (
+        ("pgd", "PGD examples of attack_pgd@baseline (each image's first successful loss)"),
+        ("ddn", "DDN examples of attack_ddn@baseline (minimal L2)"),
+        ("plain", f"PGD, plain: margin loss, all {steps} steps, ignores the detector"),
+        ("plain_first_iterate", "PGD, plain, stopped at the first misclassified step"),
+        ("adaptive", f"adaptive PGD: BPDA through the squeezers, {steps} steps"),
+    )
+    rows = []
+    for key, label in labels:
+        run = attacks[key]
+        rows.append([label, DASH if run["examples"] is None else str(run["examples"]),
+                     fmt_fraction(run["detection_rate"]),
+                     fmt_fraction(run.get("fixed_detection_rate")),
+                     fmt_fraction(run.get("roc_auc"))])
+    rows.append([f"clean test images (all {summary['setup']['data']['test']}): false positives",
+                 "", fmt_fraction(s["clean_false_positive_rate"]),
+                 fmt_fraction(fixed["clean_false_positive_rate"]), ""])
+    return markdown_table(["attack on the detector", "adversarial examples", calibrated,
+                           fixed_label, "ROC-AUC"], rows, align="lrrrr")
+
+
+def setup_table(summary: dict[str, Any]) -> str:
+    """What made the results: data, models, attacks and how many images they attacked."""
+    setup = summary["setup"]
+    data, training, pgd = setup["data"], setup["training"], setup["pgd"]
+    ddn, squeezing = setup["ddn"], setup["squeezing"]
+    channels, height, width = data["image_shape"]
+    color = "gray" if channels == 1 else "RGB"
+    temperature = summary["models"]["student"]["temperature"]
     rows = [
-        ["ROC-AUC", fmt_fraction(s["roc_auc"]["pgd"]), fmt_fraction(s["roc_auc"]["ddn"]), ""],
-        [f"detected at the calibrated threshold {s['threshold']:.3f}",
-         fmt_fraction(s["detection_rate"]["pgd"]), fmt_fraction(s["detection_rate"]["ddn"]),
-         fmt_fraction(s["clean_false_positive_rate"])],
-        [f"detected at the fixed threshold {fixed['threshold']:.3f}",
-         fmt_fraction(fixed["detection_rate"]["pgd"]),
-         fmt_fraction(fixed["detection_rate"]["ddn"]),
-         fmt_fraction(fixed["clean_false_positive_rate"])],
-        [f"margin-loss PGD, all {s['adaptive_steps']} steps: plain / adaptive (BPDA), "
-         "detected at the calibrated threshold",
-         f"{fmt_fraction(s['plain_pgd_detection_rate'])} / "
-         f"{fmt_fraction(s['adaptive_pgd_detection_rate'])}", "", ""],
+        ["data", f"{data['source']}: {data['images']:,} images in {data['classes']} classes, "
+                 f"resized to {width}x{height} {color}; split after de-duplication into "
+                 f"{data['train']:,} train, {data['val']:,} validation, {data['test']:,} test"],
+        ["models", f"{training['arch']} (width {training['width']}), {training['epochs']} "
+                   f"epochs each: baseline, teacher and student (distilled at T = "
+                   f"{temperature:g}, deployed at T = 1)"],
+        ["PGD", f"{pgd['norm']} eps {pgd['eps']:g}, {pgd['steps']} steps, losses "
+                f"{', '.join(pgd['losses'])}; the first {pgd['samples']} test images"],
+        ["DDN", f"{ddn['steps']} steps; the first {ddn['samples']} test images"],
+        ["detector", f"feature squeezing on the baseline ({' + '.join(squeezing['squeezers'])})"
+                     f", threshold calibrated for a false-positive rate of "
+                     f"{fmt_fraction(squeezing['fpr'])} on clean validation images; its own "
+                     f"PGD runs: {squeezing['adaptive_steps']} steps on the "
+                     f"{squeezing['adaptive_samples']} attacked images the baseline "
+                     "classifies correctly"],
     ]
-    return markdown_table(["on the test split", "PGD", "DDN", "clean false positives"],
-                          rows, align="lrrr")
+    return markdown_table(["setup", ""], rows, align="ll")
 
 
 def _masking_sentence(summary: dict[str, Any]) -> str:
@@ -127,29 +165,26 @@ def _masking_sentence(summary: dict[str, Any]) -> str:
 def results_markdown(summary: dict[str, Any], *, figures: str = FIGURES) -> str:
     """The report's results part (the README's "Results" section); image links relative to
     ``figures``."""
-    pgd, ddn, squeezing = summary["pgd"], summary["ddn"], summary["squeezing"]
-    student = summary["models"]["student"]
+    pgd = summary["pgd"]
     return "\n".join([
         RESULTS_BEGIN,
         "",
-        f"PGD: {pgd['norm']} eps {pgd['eps']:g}, {pgd['steps']} steps; DDN: {ddn['steps']} "
-        f"steps; both on the first {pgd['samples']} test images. The student is distilled "
-        f"at T = {student['temperature']:g} and deployed at T = 1. The detector is feature "
-        f"squeezing on the baseline ({' + '.join(squeezing['squeezers'])}), its threshold "
-        f"calibrated for a false-positive rate of {fmt_fraction(squeezing['fpr'])} on clean "
-        "validation images.",
+        setup_table(summary),
         "",
         summary_table(summary),
         "",
-        "*robust acc.*: share of the attacked images classified correctly both clean and "
-        "under attack (the detector does not change the classifier's answer); *attack "
-        "success*: share of the clean-correct images fooled; *detected*: share of the "
-        "successful adversarial examples the detector flags; *fooled and undetected*: share "
-        "of the clean-correct images fooled without being flagged; *DDN median L2*: median "
-        "norm of DDN's minimal successful perturbations. PGD counts an image as robust only "
-        "when it survives every loss (per-sample worst case); the detector is scored on "
-        "exactly the images it fooled. *Adaptive PGD* attacks classifier and detector "
-        "together (BPDA through the squeezers).",
+        f"*{CLEAN_ATTACKED}*: share of the {pgd['samples']} attacked test images classified "
+        "correctly (test accuracy on the whole split is under Models); *robust acc.*: share "
+        "of the attacked images classified correctly both clean and under attack (the "
+        "detector does not change the classifier's answer); *attack success*: share of the "
+        "clean-correct images fooled; *detected*: share of the successful adversarial "
+        "examples the detector flags; *fooled and undetected*: share of the clean-correct "
+        "images fooled without being flagged; *DDN median L2*: median norm of DDN's minimal "
+        "successful perturbations. PGD counts an image as robust only when it survives every "
+        "loss (per-sample worst case). On the detector, *PGD (plain)* and *adaptive PGD* are "
+        "one run each on the same images with the same budget and steps: the plain one "
+        "ignores the detector, the adaptive one attacks classifier and detector together "
+        "(BPDA through the squeezers).",
         "",
         _masking_sentence(summary),
         "",
@@ -163,6 +198,9 @@ def results_markdown(summary: dict[str, Any], *, figures: str = FIGURES) -> str:
         curve_table(summary),
         "",
         f"![Detector ROC curves]({figures}/roc.png)",
+        "",
+        "Every attack on the detector, on the attacked images the baseline classifies "
+        "correctly:",
         "",
         detector_table(summary),
         "",
@@ -182,8 +220,9 @@ def render_report(summary: dict[str, Any], *, examples: Sequence[tuple[str, str]
     parts = [
         "# Robustness report",
         "",
-        "Written by the `evaluate` stage (`dvc repro`) from the stages' metrics files; the "
-        "summary is `metrics/evaluate.json`. Every number here is read from those files.",
+        "Written by the `evaluate` stage (`dvc repro`) from the stages' records in `metrics/`; "
+        "everything it shows is in `reports/summary.json`, its headline numbers in "
+        "`metrics/evaluate.json`. Every number here is read from those files.",
         "",
         "## Results",
         "",

@@ -1,22 +1,28 @@
-"""The pipeline's summary (the content of ``metrics/evaluate.json``): every stage's metrics
-in one place. ``build_summary`` (pure) arranges them as model x defense x attack, adds the
-robustness curves, the detector's operating points and the Lipschitz estimates;
-``summary_rows`` flattens that into the report's table rows.
+"""The pipeline's summary: every stage's record in one place (``reports/summary.json``, what
+the report is made from) and its headline (``metrics/evaluate.json``, the one DVC metrics
+file: what one compares between experiments).
+
+``build_summary`` (pure) arranges the stage records as setup, models, and model x defense x
+attack rows, adds the robustness curves, the detector's operating points and the Lipschitz
+estimates; ``summary_rows`` flattens the rows for the report's table; ``headline`` picks the
+numbers worth a column in ``dvc exp show``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 # The models the report compares, in its order.
 ATTACKED_MODELS: tuple[str, ...] = ("baseline", "student")
+TRAINED_MODELS: tuple[str, ...] = ("baseline", "teacher", "student")
 
 
 def _pgd_row(pgd: dict[str, Any], *, with_masking: bool) -> dict[str, Any]:
     """PGD's row: an image counts as robust only when it survives every loss (per-sample
     worst case, ``robust_accuracy_all_losses``), which is also the set of adversarial
-    examples the attack stage saves and the detector is scored on. ``with_masking`` adds
-    the classifier's gradient-masking flag and its robust accuracy per loss."""
+    examples the attack stage saves. ``with_masking`` adds the classifier's
+    gradient-masking flag and its robust accuracy per loss."""
     clean, robust = pgd["clean_accuracy"], pgd["robust_accuracy_all_losses"]
     row = {
         "clean_accuracy": clean,
@@ -37,7 +43,7 @@ def _ddn_row(ddn: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _detected_row(row: dict[str, Any], detection_rate: float) -> dict[str, Any]:
+def _detected_row(row: dict[str, Any], detection_rate: float | None) -> dict[str, Any]:
     """An attack's row seen through the detector: the classifier's numbers plus the share
     of its successful adversarial examples flagged, and the share of clean-correct samples
     that end up fooled *and* unflagged (exact when ``detection_rate`` was measured on
@@ -48,46 +54,67 @@ def _detected_row(row: dict[str, Any], detection_rate: float) -> dict[str, Any]:
     return {**row, "detection_rate": detection_rate, "undetected_success_rate": undetected}
 
 
+def _detector_run_row(run: dict[str, Any], clean_accuracy: float) -> dict[str, Any]:
+    """A PGD run of ``squeeze_detect`` (plain or adaptive) on the clean-correct attacked
+    images: the classifier's numbers and the detector's."""
+    misclassified = run["misclassified_rate"]
+    return {
+        "clean_accuracy": clean_accuracy,
+        "attack_success_rate": misclassified,
+        "robust_accuracy": None if misclassified is None else
+        clean_accuracy * (1.0 - misclassified),
+        "detection_rate": run["detection_rate"],
+        "undetected_success_rate": run["undetected_success_rate"],
+    }
+
+
 def _robustness(stage: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """``robustness[model][defense][attack]``: one row of the report's table each."""
+    """``robustness[model][defense][attack]``: one row of the report's table each, and per
+    model and defense ``worst_case``: the robust accuracy left after every attack within
+    the headline budget, per sample (the detector changes no answer, so the classifier's)."""
     squeeze = stage["squeeze_detect"]
     pgd = {m: stage[f"attack_pgd_{m}"] for m in ATTACKED_MODELS}
     ddn = {m: stage[f"attack_ddn_{m}"] for m in ATTACKED_MODELS}
-    adaptive = squeeze["adaptive"]["adaptive"]
+    runs = squeeze["adaptive"]
     baseline_pgd = _pgd_row(pgd["baseline"], with_masking=True)
+    clean = baseline_pgd["clean_accuracy"]
     return {
         "baseline": {
-            "none": {"pgd": baseline_pgd, "ddn": _ddn_row(ddn["baseline"])},
+            "none": {"pgd": baseline_pgd, "ddn": _ddn_row(ddn["baseline"]),
+                     "worst_case": pgd["baseline"]["robust_accuracy_all_losses"]},
             "squeezing": {
-                # the detector is scored on exactly the row's fooled images: "fooled and
-                # undetected" is exact
-                "pgd": _detected_row(_pgd_row(pgd["baseline"], with_masking=False),
-                                     squeeze["detection_rate"]["pgd"]),
+                # plain and adaptive PGD: the same images, budget and steps, one run each
+                "pgd": _detector_run_row(runs["plain"], clean),
+                "pgd_adaptive": _detector_run_row(runs["adaptive"], clean),
+                # the detector is scored on exactly DDN's fooled images: exact
                 "ddn": _detected_row(_ddn_row(ddn["baseline"]),
                                      squeeze["detection_rate"]["ddn"]),
-                "pgd_adaptive": {
-                    "clean_accuracy": baseline_pgd["clean_accuracy"],
-                    "attack_success_rate": adaptive["misclassified_rate"],
-                    "robust_accuracy": None if adaptive["misclassified_rate"] is None else
-                    baseline_pgd["clean_accuracy"] * (1.0 - adaptive["misclassified_rate"]),
-                    "detection_rate": adaptive["detection_rate"],
-                    "undetected_success_rate": adaptive["undetected_success_rate"],
-                },
+                "worst_case": _min(pgd["baseline"]["robust_accuracy_all_losses"],
+                                   _detector_run_row(runs["plain"], clean)["robust_accuracy"],
+                                   _detector_run_row(runs["adaptive"], clean)[
+                                       "robust_accuracy"]),
             },
         },
         "student": {
             "distillation": {"pgd": _pgd_row(pgd["student"], with_masking=True),
-                             "ddn": _ddn_row(ddn["student"])},
+                             "ddn": _ddn_row(ddn["student"]),
+                             "worst_case": pgd["student"]["robust_accuracy_all_losses"]},
         },
     }
 
 
+def _min(*values: float | None) -> float | None:
+    known = [v for v in values if v is not None]
+    return min(known) if known else None
+
+
 def _models(stage: dict[str, dict[str, Any]],
             lipschitz: dict[str, dict[str, float]]) -> dict[str, Any]:
-    """Test accuracy and macro F1 of each trained model, the Lipschitz estimates where
-    measured, and the student's agreement with its teacher and temperature."""
+    """Test accuracy and macro F1 of each trained model on the whole test split, the
+    Lipschitz estimates where measured, and the student's agreement with its teacher and
+    temperature."""
     models = {}
-    for role in ("baseline", "teacher", "student"):
+    for role in TRAINED_MODELS:
         train = stage[f"train_{role}"]
         models[role] = {"test_accuracy": train["test_accuracy"], "macro_f1": train["macro_f1"]}
         if role in lipschitz:
@@ -97,8 +124,42 @@ def _models(stage: dict[str, dict[str, Any]],
     return models
 
 
+def _setup(stage: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """What made the results: the data, the architecture and training, the attacks'
+    settings and how many images they attacked."""
+    download, split = stage["download"], stage["split"]
+    baseline, pgd = stage["train_baseline"], stage["attack_pgd_baseline"]
+    ddn, squeeze = stage["attack_ddn_baseline"], stage["squeeze_detect"]
+    return {
+        "data": {"source": download["source"], "images": download["images"],
+                 "classes": download["classes"], "image_shape": list(split["image_shape"]),
+                 "train": split["train"], "val": split["val"], "test": split["test"]},
+        "training": {"arch": baseline["arch"], "width": baseline["width"],
+                     "epochs": baseline["epochs"]},
+        "pgd": {"norm": pgd["norm"], "eps": pgd["eps"], "steps": pgd["steps"],
+                "losses": list(pgd["losses"]), "samples": pgd["samples"]},
+        "ddn": {"steps": ddn["steps"], "samples": ddn["samples"]},
+        "squeezing": {"squeezers": list(squeeze["selected_squeezers"]), "fpr": squeeze["fpr"],
+                      "adaptive_steps": squeeze["adaptive"]["steps"],
+                      "adaptive_samples": squeeze["adaptive"]["samples"]},
+    }
+
+
 def _squeezing(squeeze: dict[str, Any]) -> dict[str, Any]:
-    """The detector's squeezers, thresholds and operating points."""
+    """The detector's squeezers, thresholds and operating points, and every attack on it
+    (``attacks``: the attack stages' examples and the detector stage's own PGD runs)."""
+    fixed, runs = squeeze["fixed_threshold"], squeeze["adaptive"]
+    stage_examples = {
+        name: {"examples": squeeze["adversarial_examples"][name],
+               "detection_rate": squeeze["detection_rate"][name],
+               "fixed_detection_rate": fixed["detection_rate"][name],
+               "roc_auc": squeeze["roc_auc"][name]}
+        for name in ("pgd", "ddn")}
+    pgd_runs = {
+        name: {"examples": (None if runs[name]["misclassified_rate"] is None else
+                            round(runs[name]["misclassified_rate"] * runs["samples"])),
+               "detection_rate": runs[name]["detection_rate"]}
+        for name in ("plain", "plain_first_iterate", "adaptive")}
     return {
         "squeezers": list(squeeze["selected_squeezers"]),
         "threshold": squeeze["threshold"],
@@ -106,35 +167,70 @@ def _squeezing(squeeze: dict[str, Any]) -> dict[str, Any]:
         "clean_false_positive_rate": squeeze["clean_false_positive_rate"],
         "roc_auc": dict(squeeze["roc_auc"]),
         "detection_rate": dict(squeeze["detection_rate"]),
-        "fixed_threshold": dict(squeeze["fixed_threshold"]),
-        "adaptive_steps": squeeze["adaptive"]["steps"],
-        "plain_pgd_detection_rate": squeeze["adaptive"]["plain"]["detection_rate"],
-        "adaptive_pgd_detection_rate": squeeze["adaptive"]["adaptive"]["detection_rate"],
+        "fixed_threshold": dict(fixed),
+        "adaptive_steps": runs["steps"],
+        "attacks": {**stage_examples, **pgd_runs},
     }
 
 
-def build_summary(stage: dict[str, dict[str, Any]],
-                  lipschitz: dict[str, dict[str, float]]) -> dict[str, Any]:
-    """The content of ``metrics/evaluate.json`` (no timing keys; same inputs, same output).
+def build_summary(stage: dict[str, dict[str, Any]], lipschitz: dict[str, dict[str, float]],
+                  curves: Mapping[str, Mapping[str, float]]) -> dict[str, Any]:
+    """The content of ``reports/summary.json`` (no timing keys; same inputs, same output).
 
+    ``stage`` holds every stage record by name, ``curves`` each attacked model's PGD
+    robustness curve (``{eps as text: robust accuracy}``).
     ``robustness[model][defense][attack]`` holds, per row of the report's table:
     ``clean_accuracy``, ``robust_accuracy`` and ``attack_success_rate`` (RobustBench's
     definitions, from the attack stages), ``median_l2`` (DDN), ``detection_rate`` (the
     detector at its calibrated threshold) and ``undetected_success_rate`` (fooled and not
     flagged, over the clean-correct samples), and ``gradient_masking`` (PGD).
     """
-    pgd = {m: stage[f"attack_pgd_{m}"] for m in ATTACKED_MODELS}
+    pgd = stage["attack_pgd_baseline"]
     ddn = stage["attack_ddn_baseline"]
     return {
+        "setup": _setup(stage),
         "models": _models(stage, lipschitz),
         "robustness": _robustness(stage),
-        "pgd": {
-            "eps": pgd["baseline"]["eps"], "norm": pgd["baseline"]["norm"],
-            "steps": pgd["baseline"]["steps"], "samples": pgd["baseline"]["samples"],
-            "curve": {m: dict(pgd[m]["curve"]) for m in ATTACKED_MODELS},
-        },
+        "pgd": {"eps": pgd["eps"], "norm": pgd["norm"], "steps": pgd["steps"],
+                "samples": pgd["samples"],
+                "curve": {m: dict(curves[m]) for m in ATTACKED_MODELS}},
         "ddn": {"steps": ddn["steps"], "samples": ddn["samples"]},
         "squeezing": _squeezing(stage["squeeze_detect"]),
+    }
+
+
+def headline(summary: dict[str, Any]) -> dict[str, Any]:
+    """The content of ``metrics/evaluate.json``: the few numbers one compares between
+    experiments (each is in the report), small enough that ``dvc exp show`` stays narrow."""
+    rows, models, squeezing = summary["robustness"], summary["models"], summary["squeezing"]
+    baseline, student = rows["baseline"]["none"], rows["student"]["distillation"]
+    squeezed = rows["baseline"]["squeezing"]
+    detector_attacks = ("pgd", "pgd_adaptive", "ddn")
+
+    def robust(row: dict[str, Any]) -> dict[str, Any]:
+        """PGD's robust accuracy under each loss alone, and the per-sample worst case."""
+        return {**{f"pgd_{loss}": v for loss, v in row["pgd"]["by_loss"].items()},
+                "worst_case": row["worst_case"]}
+
+    return {
+        "test_accuracy": {role: models[role]["test_accuracy"] for role in TRAINED_MODELS},
+        "attacked_clean_accuracy": {"baseline": baseline["pgd"]["clean_accuracy"],
+                                    "student": student["pgd"]["clean_accuracy"]},
+        "robust_accuracy": {"baseline": robust(baseline), "student": robust(student)},
+        "gradient_masking": {"baseline": baseline["pgd"]["gradient_masking"],
+                             "student": student["pgd"]["gradient_masking"]},
+        "median_l2": {"baseline": baseline["ddn"]["median_l2"],
+                      "student": student["ddn"]["median_l2"]},
+        "detector": {
+            "threshold": squeezing["threshold"],
+            "false_positive_rate": squeezing["clean_false_positive_rate"],
+            "detection_rate": {a: squeezed[a]["detection_rate"] for a in detector_attacks},
+            "undetected_success_rate": {a: squeezed[a]["undetected_success_rate"]
+                                        for a in detector_attacks},
+            "roc_auc": dict(squeezing["roc_auc"]),
+        },
+        "lipschitz_upper_bound": {m: models[m].get("lipschitz_upper_bound")
+                                  for m in ATTACKED_MODELS},
     }
 
 
@@ -142,7 +238,7 @@ def build_summary(stage: dict[str, dict[str, Any]],
 TABLE_ORDER: tuple[tuple[str, str, str, str, str], ...] = (
     ("baseline", "none", "pgd", "none", "PGD"),
     ("baseline", "none", "ddn", "none", "DDN"),
-    ("baseline", "squeezing", "pgd", "feature squeezing", "PGD"),
+    ("baseline", "squeezing", "pgd", "feature squeezing", "PGD (plain)"),
     ("baseline", "squeezing", "pgd_adaptive", "feature squeezing", "adaptive PGD (BPDA)"),
     ("baseline", "squeezing", "ddn", "feature squeezing", "DDN"),
     ("student", "distillation", "pgd", "distillation", "PGD"),

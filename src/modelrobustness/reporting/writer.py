@@ -35,9 +35,10 @@ class ReportData:
     examples: Sequence[tuple[str, str, Path]]
 
 
-def write_report(summary: dict[str, Any], data: ReportData, *, out_dir: str | Path) -> None:
-    """Write ``<out_dir>/robustness.md`` and ``<out_dir>/figures/*.png``; the folder is
-    replaced atomically."""
+def write_report(summary: dict[str, Any], data: ReportData, *, out_dir: str | Path,
+                 extra_files: Mapping[str, str] | None = None) -> None:
+    """Write ``<out_dir>/robustness.md``, ``<out_dir>/figures/*.png`` and ``extra_files``
+    (name: text); the folder is replaced atomically."""
     pgd, ddn = summary["pgd"], summary["ddn"]
     with atomic_directory(out_dir) as tmp:
         figures = tmp / FIGURES
@@ -65,3 +66,5 @@ def write_report(summary: dict[str, Any], data: ReportData, *, out_dir: str | Pa
             shutil.copyfile(source, figures / name)
         text = render_report(summary, examples=[(c, n) for c, n, _ in data.examples])
         (tmp / "robustness.md").write_text(text + "\n", encoding="utf-8")
+        for name, content in (extra_files or {}).items():
+            (tmp / name).write_text(content, encoding="utf-8")

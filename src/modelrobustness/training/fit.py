@@ -17,13 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from ..utils.checks import (
-    check_bool,
-    check_choice,
-    check_int,
-    check_non_negative,
-    check_positive,
-)
+from ..utils.checks import Boolean, Integer, Number, OneOf, check_fields, check_int, ruled
 from ..utils.torch import predict_logits
 from .augment import augment_batch
 
@@ -44,27 +38,19 @@ class FitConfig:
     validation images are scored at once.
     """
 
-    epochs: int
-    batch_size: int
-    optimizer: str
-    lr: float
-    momentum: float
-    weight_decay: float
-    schedule: str
-    crop_padding: int
-    flip: bool
+    epochs: int = ruled(Integer(minimum=1))
+    batch_size: int = ruled(Integer(minimum=1))
+    optimizer: str = ruled(OneOf(OPTIMIZERS))
+    lr: float = ruled(Number(low=0.0, closed_low=False))
+    momentum: float = ruled(Number(low=0.0, high=1.0, closed_high=False))
+    weight_decay: float = ruled(Number(low=0.0))
+    schedule: str = ruled(OneOf(SCHEDULES))
+    crop_padding: int = ruled(Integer(minimum=0))
+    flip: bool = ruled(Boolean())
     eval_batch_size: int = 1000
 
     def __post_init__(self) -> None:
-        check_int("epochs", self.epochs)
-        check_int("batch_size", self.batch_size)
-        check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        check_choice("schedule", self.schedule, SCHEDULES)
-        check_positive("lr", self.lr)
-        check_non_negative("momentum", self.momentum)
-        check_non_negative("weight_decay", self.weight_decay)
-        check_int("crop_padding", self.crop_padding, minimum=0)
-        check_bool("flip", self.flip)
+        check_fields(self)
         check_int("eval_batch_size", self.eval_batch_size)
 
 

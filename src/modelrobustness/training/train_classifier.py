@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.metrics import accuracy_score, f1_score
+from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
 from ..data.prepared import load_class_names, load_split
 from ..models.classifier import ArchitectureConfig, Classifier, ModelConfig, build_model
@@ -50,14 +50,18 @@ def model_config_for_data(architecture: ArchitectureConfig, *, class_names: Sequ
 
 def classification_metrics(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray,
                            class_names: Sequence[str]) -> dict:
-    """Accuracy, macro F1 and per-class F1 (sklearn), keyed by class name."""
+    """Accuracy, macro F1 and, keyed by class name, each class's precision, recall, F1 and
+    support (sklearn)."""
     labels = list(range(len(class_names)))
-    per_class = f1_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, average=None, zero_division=0)
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro",
                                    zero_division=0)),
-        "per_class_f1": {name: float(v) for name, v in zip(class_names, per_class, strict=True)},
+        "per_class": {name: {"precision": float(precision[i]), "recall": float(recall[i]),
+                             "f1": float(f1[i]), "support": int(support[i])}
+                      for i, name in enumerate(class_names)},
     }
 
 
@@ -96,7 +100,9 @@ def train_classifier(
         "test_accuracy": scores["accuracy"],
         "val_accuracy": float(accuracy_score(val_y.numpy(), val_pred.numpy())),
         "macro_f1": scores["macro_f1"],
-        "per_class_f1": scores["per_class_f1"],
+        "per_class": scores["per_class"],
+        "arch": architecture.arch,
+        "width": architecture.width,
         "epochs": fit_config.epochs,
         "best_epoch": result.best_epoch,
         "train_images": len(train_x),

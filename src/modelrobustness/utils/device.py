@@ -1,21 +1,49 @@
-"""Choosing the torch device from the ``device`` parameter."""
+"""Choosing the torch device from the ``device`` parameter (or the command line's
+``--device``): the names known, and whether this machine has the one asked for."""
 
 from __future__ import annotations
 
-import torch
+import re
+from typing import TYPE_CHECKING, Any
 
-from .checks import InvalidValue
+from .checks import InvalidValue, Satisfies
+
+if TYPE_CHECKING:
+    import torch
+
+DEVICE_NAMES = "auto, cpu, cuda, cuda:N or mps"
+_NAME = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
+
+
+def _device_name(value: Any) -> str:
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
+        raise InvalidValue("device", value, DEVICE_NAMES)
+    return value
+
+
+# a device name, checked without importing torch (availability: resolve_device)
+DEVICE_NAME = Satisfies(_device_name, DEVICE_NAMES)
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """Map ``auto`` to CUDA when available (else CPU); pass ``cpu``/``cuda[:N]`` through."""
+    """Map ``auto`` to CUDA when available (else CPU); pass ``cpu``, ``cuda[:N]`` and ``mps``
+    through when this machine has them. Raises :class:`InvalidValue` naming what is
+    available instead."""
+    import torch
+
+    name = DEVICE_NAME("device", name)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    expected = "auto, cpu or cuda[:N]"
-    try:
-        device = torch.device(name)
-    except (RuntimeError, TypeError) as exc:
-        raise InvalidValue("device", name, expected) from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InvalidValue("device", name, "auto or cpu: no CUDA device is available")
+    device = torch.device(name)
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise InvalidValue("device", name, "auto or cpu: this machine has no CUDA device "
+                               f"(torch {torch.__version__})")
+        if device.index is not None and device.index >= count:
+            raise InvalidValue("device", name, f"cuda or cuda:0 to cuda:{count - 1}: this "
+                               f"machine has {count} CUDA device(s)")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise InvalidValue("device", name, "auto or cpu: MPS (Apple GPU) is not available on "
+                           "this machine")
     return device

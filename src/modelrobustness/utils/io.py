@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import io
 import json
 import os
@@ -53,9 +54,14 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def json_text(obj: Any) -> str:
+    """``obj`` as indented, key-sorted JSON text (stable bytes for equal content; no NaN)."""
+    return json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
-    """Write ``obj`` as indented, key-sorted JSON (stable bytes for equal content)."""
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n")
+    """Write ``obj`` as :func:`json_text`, atomically."""
+    atomic_write_text(path, json_text(obj))
 
 
 @contextlib.contextmanager
@@ -89,6 +95,15 @@ def tensors_to_bytes(tensors: Mapping[str, torch.Tensor]) -> bytes:
     buffer = io.BytesIO()
     torch.save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, buffer)
     return buffer.getvalue()
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes (hex), read in blocks."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def table_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:

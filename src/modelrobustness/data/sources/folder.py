@@ -17,12 +17,9 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
-from ..images import DEFAULT_MAX_PIXELS, ImageRejected, decode_image
+from ..images import DEFAULT_MAX_PIXELS, MAX_FILE_BYTES, ImageRejected, decode_image
 from .classes import ANIMALS10_CLASSES, ITALIAN_TO_ENGLISH, english_class_name
 from .tally import DownloadError, DownloadReport
-
-# Larger files are refused before reading (a photo of Animals-10 is well under 1 MB).
-MAX_FILE_BYTES = 256 * 1024 * 1024
 
 # A file of the source: its path relative to the image root and a reader for its bytes.
 Entry = tuple[PurePosixPath, Callable[[], bytes]]

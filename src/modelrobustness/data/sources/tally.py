@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from ...utils.errors import UserError
 from ..images import SKIP_REASONS
 
 
-class DownloadError(RuntimeError):
+class DownloadError(UserError, RuntimeError):
     """A data source could not be fetched, failed its integrity check, or is unusable."""
 
 

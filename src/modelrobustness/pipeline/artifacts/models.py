@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from ...models.checkpoint import load_model, save_checkpoint
@@ -9,9 +11,11 @@ from ...models.classifier import Classifier
 from ..paths import ProjectPaths
 
 
-def save_trained(paths: ProjectPaths, role: str, model: Classifier) -> None:
-    """``models/<role>.pt`` with the role recorded."""
-    save_checkpoint(paths.model(role), model, extra={"role": role})
+def save_trained(paths: ProjectPaths, role: str, model: Classifier, *,
+                 domain: dict[str, Any]) -> None:
+    """``models/<role>.pt`` with the role and the training data's profile
+    (:func:`~modelrobustness.data.domain.domain_profile`) recorded."""
+    save_checkpoint(paths.model(role), model, extra={"role": role, "domain": domain})
 
 
 def load_trained(paths: ProjectPaths, role: str, device: torch.device | str) -> Classifier:
