@@ -183,8 +183,8 @@ def test_predict_warns_far_from_the_training_data(tiny_pipeline, images, capsys)
     assert next(line for line in lines if line.startswith(str(images["photo"]))).endswith(
         "FAR (see below)")
     note = next(line for line in lines if line.strip().startswith(f"{images['photo']}:"))
-    assert "a 640x402 image; the model was trained on 28x28 images" in note
-    assert "a colour image; the model was trained on grayscale images" in note
+    assert "a 640x402 image (the model was trained on 28x28 images)" in note
+    assert "a colour image (the model was trained on grayscale images)" in note
     assert "the model answers one of its 10 classes whatever the image shows" in note
 
 

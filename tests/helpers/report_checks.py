@@ -24,7 +24,7 @@ def markdown_tables(text: str) -> list[list[dict[str, str]]]:
     return tables
 
 
-def _table_with(tables, column: str) -> list[dict[str, str]]:
+def table_with(tables, column: str) -> list[dict[str, str]]:
     found = [t for t in tables if t and column in t[0]]
     assert len(found) == 1, f"expected one table with a {column!r} column, found {len(found)}"
     return found[0]
@@ -111,11 +111,11 @@ def assert_report_matches_metrics(report: str, root: Path) -> None:
             ddn_s["median_l2"]),
     }
     rows = {(r.pop("model"), r.pop("defense"), r.pop("attack")): r
-            for r in _table_with(tables, "fooled and undetected")}
+            for r in table_with(tables, "fooled and undetected")}
     assert rows == expected
 
     # the setup table: data, models, attacks and sample counts
-    setup = {r["setup"]: r[""] for r in _table_with(tables, "setup")}
+    setup = {r["setup"]: r[""] for r in table_with(tables, "setup")}
     download, split, train = m["download"], m["split"], m["train_baseline"]
     channels, height, width = split["image_shape"]
     assert setup["data"].startswith(
@@ -141,19 +141,19 @@ def assert_report_matches_metrics(report: str, root: Path) -> None:
     assert f"under PGD by loss: {by_loss};" in report
     assert f"teacher on {f4(m['train_student']['teacher_agreement'])} of the test" in report
 
-    curve = {r["eps"]: r for r in _table_with(tables, "eps")}
+    curve = {r["eps"]: r for r in table_with(tables, "eps")}
     for model, values in _curves(root).items():
         assert {eps: curve[model][eps] for eps in values} == {
             eps: f4(v) for eps, v in values.items()}
         assert len(curve[model]) == len(values) + 1
 
     test_column = f"test accuracy (all {split['test']} test images)"
-    models = {r["model"]: r for r in _table_with(tables, test_column)}
+    models = {r["model"]: r for r in table_with(tables, test_column)}
     for role in ("baseline", "teacher", "student"):
         assert models[role][test_column] == f4(m[f"train_{role}"]["test_accuracy"])
         assert models[role]["macro F1"] == f4(m[f"train_{role}"]["macro_f1"])
 
-    lipschitz = {r["model"]: r for r in _table_with(tables, "local estimate: largest "
+    lipschitz = {r["model"]: r for r in table_with(tables, "local estimate: largest "
                                                     "margin-gradient norm")}
     for model in ("baseline", "student"):
         values = summary["models"][model]
@@ -169,7 +169,7 @@ def assert_report_matches_metrics(report: str, root: Path) -> None:
     calibrated = f"detected at {sq['threshold']:.3f} (calibrated)"
     fixed_label = f"detected at {fixed['threshold']:.3f} (fixed)"
     detector = {r.pop("attack on the detector"): r
-                for r in _table_with(tables, "attack on the detector")}
+                for r in table_with(tables, "attack on the detector")}
 
     def cells(examples, rate, fixed_rate=None, auc=None) -> dict[str, str]:
         return {"adversarial examples": DASH if examples is None else str(examples),

@@ -21,7 +21,7 @@ from modelrobustness.reporting.markdown import results_section, splice_results
 from modelrobustness.reporting.summary import build_summary, headline
 from modelrobustness.reporting.writer import write_report
 
-from helpers.report_checks import assert_report_matches_metrics, markdown_tables
+from helpers.report_checks import assert_report_matches_metrics, markdown_tables, table_with
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "templates" / "plots_offline.html"
@@ -81,7 +81,7 @@ def test_report_of_a_degenerate_run_says_not_measured(tmp_path):
     report = (tmp_path / "reports" / "robustness.md").read_text()
     assert_report_matches_metrics(report, tmp_path)
     rows = {(r["model"], r["defense"], r["attack"]): r
-            for r in markdown_tables(report)[0]}
+            for r in table_with(markdown_tables(report), "fooled and undetected")}
     assert rows[("student", "distillation", "DDN")]["DDN median L2"] == "–"
     assert rows[("baseline", "feature squeezing", "DDN")]["detected"] == "–"
     assert rows[("baseline", "feature squeezing", "adaptive PGD (BPDA)")]["detected"] == "–"

@@ -67,17 +67,17 @@ def domain_warnings(profile: Mapping[str, Any], source: SourceFacts, x: np.ndarr
     if side > SIZE_FACTOR * max(widths[1], heights[1]) or \
             low_side * SIZE_FACTOR < min(widths[0], heights[0]):
         trained = _size_text((widths[0], heights[0]), (widths[1], heights[1]))
-        warnings.append(f"a {source.width}x{source.height} image; the model was trained on "
-                        f"{trained} images")
+        warnings.append(f"a {source.width}x{source.height} image (the model was trained on "
+                        f"{trained} images)")
     share = profile["color_share"]
     if source.color and share < COLOR_SHARE:
-        warnings.append("a colour image; the model was trained on grayscale images")
+        warnings.append("a colour image (the model was trained on grayscale images)")
     elif not source.color and share > 1 - COLOR_SHARE:
-        warnings.append("a grayscale image; the model was trained on colour images")
+        warnings.append("a grayscale image (the model was trained on colour images)")
     pixels = np.asarray(x, dtype=np.float64).reshape(-1)
     for name, value in (("brightness", pixels.mean()), ("contrast", pixels.std())):
         low, high = profile[name]
         if not low - MARGIN <= value <= high + MARGIN:
-            warnings.append(f"its {name} {value:.2f} is outside the training images' "
-                            f"{low:.2f} to {high:.2f}")
+            warnings.append(f"{name} {value:.2f} (the training images: {low:.2f} to "
+                            f"{high:.2f})")
     return warnings

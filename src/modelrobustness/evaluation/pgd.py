@@ -34,6 +34,7 @@ from .harness import (
 )
 
 POSITIVE = Number(low=0.0, closed_low=False)
+BUDGET = Number(low=0.0, closed_low=False, unit="(at most 1 for the linf norm)")
 # a budget of the L-inf norm on [0, 1] pixels
 LINF_BUDGET = Number(low=0.0, high=1.0, closed_low=False, unit="for the linf norm")
 
@@ -46,8 +47,8 @@ class PGDConfig:
     ``curve_losses`` (each on what the previous one missed).
     """
 
-    eps: float = ruled(POSITIVE)
-    eps_list: tuple[float, ...] = ruled(ListOf(POSITIVE, unique=True))
+    eps: float = ruled(BUDGET)
+    eps_list: tuple[float, ...] = ruled(ListOf(BUDGET, unique=True))
     norm: str = ruled(OneOf(NORMS))
     steps: int = ruled(Integer(minimum=1))
     step_size: float = ruled(POSITIVE)

@@ -25,6 +25,7 @@ from typing import IO, Any
 
 import torch
 
+from ..utils.errors import UserError
 from ..utils.io import atomic_write_bytes
 from .classifier import Classifier, ModelConfig
 
@@ -64,7 +65,7 @@ _TORCHSCRIPT = ("a TorchScript archive (torch.jit.save); this tool loads state_d
 _A_CHECKPOINT = f"a ModelRobustness checkpoint (format {CHECKPOINT_FORMAT})"
 
 
-class NotACheckpoint(ValueError):
+class NotACheckpoint(UserError, ValueError):
     """A file that is not a checkpoint of this project: ``what`` says what it is instead."""
 
     def __init__(self, path: str | os.PathLike, what: str) -> None:
