@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -185,7 +186,7 @@ def test_predict_warns_far_from_the_training_data(tiny_pipeline, images, capsys)
     note = next(line for line in lines if line.strip().startswith(f"{images['photo']}:"))
     assert "a 640x402 image (the model was trained on 28x28 images)" in note
     assert "a colour image (the model was trained on grayscale images)" in note
-    assert "the model answers one of its 10 classes whatever the image shows" in note
+    assert "The model answers one of its 10 classes whatever the image shows" in note
 
 
 def test_predict_reports_unreadable_images_and_goes_on(tiny_pipeline, images):
@@ -207,8 +208,14 @@ def test_images_are_held_to_the_pipelines_limits(tiny_pipeline, images, tmp_path
     assert "decompression_bomb: 50x40 = 2000 pixels exceeds max_pixels=1000" in result.stderr
     monkeypatch.setattr("modelrobustness.data.images.MAX_FILE_BYTES", 100)
     result = cli_here(capsys, repo, "predict", images["png"])
-    assert result.returncode == 1 and "too_large" in result.stderr, result.stderr
+    assert result.returncode == 1, result.stderr
+    assert "is not a usable image (decompression_bomb: file of" in result.stderr
     assert "exceeds the 100-byte limit" in result.stderr
+    # a pipe is refused without reading it (reading would wait for ever)
+    fifo = tmp_path / "fifo.png"
+    os.mkfifo(fifo)
+    result = cli_here(capsys, repo, "predict", fifo)
+    assert result.returncode == 1 and "not a regular file" in result.stderr
 
 
 def test_global_options_anywhere_and_the_device_default_from_params(tiny_pipeline, images,
@@ -280,7 +287,11 @@ def test_attack_never_overwrites_unasked(tiny_pipeline, images, tmp_path, capsys
     source = tmp_path / "victim.png"
     source.write_bytes(encode(random_rgb(5, (64, 40)).convert("RGBA"), "PNG"))
     original = source.read_bytes()
-    for out, force in ((source, False), (source, True), (tmp_path / "." / "victim.png", True)):
+    (tmp_path / "sub").mkdir()
+    alias = tmp_path / "alias.png"
+    alias.symlink_to(source)
+    for out, force in ((source, False), (source, True), (f"{tmp_path}/sub/../victim.png", True),
+                       (alias, True)):
         result = cli_here(capsys, repo, "attack", source, "--attack", "ddn", "--out", out,
                           *(["--force"] if force else []))
         assert result.returncode == 1 and "is the input image" in result.stderr
@@ -294,6 +305,12 @@ def test_attack_never_overwrites_unasked(tiny_pipeline, images, tmp_path, capsys
     result = cli_here(capsys, repo, "attack", images["png"], "--attack", "ddn", "--out",
                       existing, "--force")
     assert result.returncode == 0 and existing.read_bytes().startswith(b"\x89PNG")
+    dangling = tmp_path / "dangling.png"
+    dangling.symlink_to(tmp_path / "nowhere.png")
+    result = cli_here(capsys, repo, "attack", images["png"], "--attack", "ddn", "--out",
+                      dangling)
+    assert result.returncode == 1 and "exists; pass --force" in result.stderr
+    assert dangling.is_symlink() and not (tmp_path / "nowhere.png").exists()
 
 
 # torch warns about the pickle protocol of the fake checkpoint before refusing it
@@ -314,9 +331,11 @@ def test_attack_and_predict_reject_bad_options(tiny_pipeline, images, tmp_path, 
         (["attack", images["png"], "--attack", "pgd", "--out", tmp_path / "no" / "a.png"],
          "the folder"),
         ([*pgd, "--eps", "0.001"], "below one grey level"),
-        ([*pgd, "--eps", "-0.05"], "--eps is -0.05; expected a finite number > 0"),
-        ([*pgd, "--eps", "inf"], "--eps is inf; expected a finite number > 0"),
-        ([*pgd, "--eps", "1e400"], "--eps is inf; expected a finite number > 0"),
+        ([*pgd, "--eps", "-0.05"], "--eps is -0.05; expected a number > 0 (at most 1 for the "
+                                   "linf norm)"),
+        ([*pgd, "--eps", "inf"], "--eps is inf; expected a number > 0"),
+        ([*pgd, "--eps", "1e400"], "--eps is inf; expected a number > 0"),
+        ([*pgd, "--eps", "nan"], "--eps is nan; expected a number > 0"),
         ([*pgd, "--eps", "100"], "--eps is 100.0; expected a number in (0, 1] for the linf"),
         (["attack", images["png"], "--attack", "ddn", "--eps", "0.1", "--out", out],
          "--eps applies to PGD only"),

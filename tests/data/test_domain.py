@@ -41,10 +41,14 @@ def test_profile_and_warnings():
     assert warnings[2].startswith("brightness 0.40 (the training images: ")
     assert warnings[3].startswith("contrast 0.00 (the training images: ")
     assert domain_warnings(profile, SourceFacts(5, 5, False), inside)[0].startswith("a 5x5")
-    colour = domain_profile(x, [SourceFacts(300, 200, True)] * len(x))
+    photos = [SourceFacts(300, 200, True)] * len(x)
+    colour = domain_profile(np.repeat(x, 3, axis=1), photos)  # a model that sees colour
     assert domain_warnings(colour, SourceFacts(300, 200, False), inside) == [
         "a grayscale image (the model was trained on colour images)"]
     assert colour["source_width"] == [300, 300] and colour["source_height"] == [200, 200]
+    # a gray model of colour photos sees every image in gray: a gray one is no stranger
+    assert domain_warnings(domain_profile(x, photos), SourceFacts(300, 200, False),
+                           inside) == []
 
 
 def test_source_facts_size_before_resizing_and_colour():
@@ -68,5 +72,6 @@ def test_source_facts_size_before_resizing_and_colour():
 def test_read_image_refuses_large_files_before_reading(tmp_path):
     path = tmp_path / "big.png"
     path.write_bytes(encode(random_rgb(4, (40, 30)), "PNG"))
-    with pytest.raises(UnreadableImage, match="too_large: .* exceeds the 10-byte limit"):
+    with pytest.raises(UnreadableImage,
+                       match="decompression_bomb: file of .* exceeds the 10-byte limit"):
         read_image(path, size=28, channels=1, max_bytes=10)

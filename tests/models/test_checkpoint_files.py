@@ -208,9 +208,8 @@ def test_odd_pickles_and_zips_never_raise(tmp_path):
     _not_a_checkpoint(plain, "a pickle file that torch.load(weights_only=True) refuses")
     cut = tmp_path / "cut.pkl"
     cut.write_bytes(pickle.dumps(nn.Linear(2, 2), protocol=4)[:150])
-    assert isinstance(describe_file(cut), str)
-    load_error = _not_a_checkpoint(cut, "")
-    assert load_error.what
+    # a truncated pickle still names the class it would build, from the opcodes it has
+    _not_a_checkpoint(cut, "a whole pickled model (torch.nn.modules.linear.Linear")
 
     assert describe_file(tmp_path) == "a directory"
     assert describe_file(tmp_path / "missing").startswith("not a readable file")

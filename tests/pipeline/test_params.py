@@ -187,6 +187,25 @@ def test_rules_across_keys(capsys, tmp_path, key, value, message):
     assert code == 1 and message in out, out
 
 
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("attack.pgd.eps", 10**400, "parameter attack.pgd.eps is 1000"),
+    ("device", "cuda:99999999999999999999", "parameter device is 'cuda:9999"),
+    ("squeeze.squeezers", ["bit_depth:\u00b2"], "parameter squeeze.squeezers[0] is "
+                                               "'bit_depth:\u00b2'; expected one of"),
+    ("data.max_pixels", 10**9, "parameter data.max_pixels is 1000000000; expected an "
+                               "integer from 1 to 89478485 or null"),
+])
+def test_odd_values_are_messages_not_tracebacks(capsys, tmp_path, key, value, message):
+    code, out = _check_cli(capsys, tmp_path, _with(key, value))
+    assert code == 1 and message in out and "Traceback" not in out, out
+
+
+def test_a_value_where_a_section_belongs_is_one_message(capsys, tmp_path):
+    code, out = _check_cli(capsys, tmp_path, _with("attack", []))
+    assert code == 1
+    assert out.splitlines()[1:] == ["  parameter attack is []; expected a mapping of settings"]
+
+
 def test_a_missing_folder_path_is_named(capsys, tmp_path):
     bad = _with("data.path", "no/such/folder", _with("data.source", "folder"))
     code, out = _check_cli(capsys, tmp_path, bad)

@@ -122,8 +122,8 @@ def test_pipeline_end_to_end(tiny_pipeline: tuple[Path, str]):
     assert not run(repo, "git", "status", "--porcelain").strip()
     report = {name: (repo / "reports" / name).read_bytes() for name in REPORT_FILES}
     forced = run(repo, "dvc", "repro", "--force", "--single-item", "train_baseline",
-                 "attack_pgd@baseline", "evaluate")
-    for stage in ("train_baseline", "attack_pgd@baseline", "evaluate"):
+                 "attack_pgd@baseline", "squeeze_detect", "evaluate")
+    for stage in ("train_baseline", "attack_pgd@baseline", "squeeze_detect", "evaluate"):
         assert f"Running stage '{stage}'" in forced
     assert not run(repo, "git", "status", "--porcelain").strip()
     assert json.loads(run(repo, "dvc", "metrics", "diff", "--json")) == {}

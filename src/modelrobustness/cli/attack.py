@@ -4,6 +4,7 @@ of one image, written as the 8-bit image the model sees."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import math
 import os
@@ -44,7 +45,7 @@ def check_output(out: str, image: str, *, force: bool) -> Path:
     if path.exists() and source.exists() and os.path.samefile(path, source):
         raise CLIError(f"--out {out} is the input image; the input is never overwritten, "
                        "give another path")
-    if path.exists() and not force:
+    if (path.exists() or path.is_symlink()) and not force:
         raise CLIError(f"--out {out} exists; pass --force to replace it")
     return path
 
@@ -55,9 +56,6 @@ def _check_options(args: argparse.Namespace) -> None:
     if args.eps is not None and args.attack == "ddn":
         raise CLIError("--eps applies to PGD only: DDN looks for the smallest perturbation "
                        "itself (its settings are attack.ddn in params.yaml)")
-    if args.eps is not None and not (math.isfinite(args.eps) and args.eps > 0):
-        raise CLIError(f"--eps is {args.eps}; expected a finite number > 0 (at most 1 for the "
-                       "linf norm)")
     if args.steps is not None and args.steps < 1:
         raise CLIError(f"--steps is {args.steps}; expected at least 1")
     if args.seed is not None:
@@ -85,15 +83,18 @@ def _attack_fn(args: argparse.Namespace, params: dict[str, Any], paths: ProjectP
     except ParamsError as exc:
         raise CLIError(f"{paths.params}: {exc}") from None
     if args.attack == "pgd":
-        eps = float(args.eps if args.eps is not None else config.eps)
-        norm = config.norm
-        if norm == "linf" and eps > 1:
-            raise CLIError(f"--eps is {args.eps}; expected a number in (0, 1] for the linf "
-                           "norm (a budget in [0, 1] pixel units)")
+        eps, norm = config.eps, config.norm
+        if args.eps is not None:  # the same rules as attack.pgd.eps
+            try:
+                eps = dataclasses.replace(config, eps=args.eps).eps
+            except InvalidValue as exc:
+                raise CLIError(f"--eps is {args.eps}; expected {exc.expected}") from None
         if norm == "linf":  # the written image is on the 8-bit grid: so is its budget
-            eps = math.floor(eps * 255 + 1e-6) / 255
+            asked, eps = eps, math.floor(eps * 255 + 1e-6) / 255
             if eps == 0:
-                raise CLIError("--eps is below one grey level (1/255): nothing can change")
+                source = "--eps" if args.eps is not None else f"{paths.params}: attack.pgd.eps"
+                raise CLIError(f"{source} is {asked:g}, below one grey level (1/255): "
+                               "nothing can change")
         # the step size scales with eps, as on the pipeline's robustness curve; all steps
         # (no early stop): the result lies deeper inside the adversarial region, so rounding
         # it to 8 bits does not undo it
@@ -113,7 +114,7 @@ def cmd_attack(args: argparse.Namespace) -> int:
     _check_options(args)  # bad options fail before anything loads
     paths = ProjectPaths(Path(args.project))
     params = project_params(paths)
-    limits = image_limits(params)
+    limits = image_limits(paths, params)
     attack, norm, eps = _attack_fn(args, params, paths)
 
     import torch

@@ -75,7 +75,7 @@ def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 
 def _far_note(model: LoadedModel, warnings: list[str]) -> str:
     names = model.network.config.class_names
-    return ("far from the training data (" + "; ".join(warnings) + "): the model answers one "
+    return ("far from the training data: " + "; ".join(warnings) + f". The model answers one "
             f"of its {len(names)} classes whatever the image shows, so its confidence says "
             "little here")
 
@@ -190,7 +190,7 @@ def render_csv(records: Sequence[dict[str, Any]]) -> str:
 def cmd_predict(args: argparse.Namespace) -> int:
     paths = ProjectPaths(Path(args.project))
     params = project_params(paths)
-    limits = image_limits(params)
+    limits = image_limits(paths, params)
     inputs = collect_images(args.images)
     if not inputs.files:
         raise CLIError(f"no image files in {', '.join(args.images)} (looked for "

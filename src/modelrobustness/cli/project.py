@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..pipeline.params import ParamsError, load_params
 from ..pipeline.paths import ProjectPaths
+from ..reporting.summary import TRAINED_MODELS
 from ..utils.errors import UserError
 from ..utils.io import file_sha256
 
@@ -21,9 +22,7 @@ if TYPE_CHECKING:
     from ..defenses.squeezing import SqueezeDetector
     from ..models.classifier import Classifier
 
-MODEL_ROLES = ("baseline", "teacher", "student")
-# the model the squeeze_detect stage calibrates its detector on
-DETECTOR_MODEL = "baseline"
+MODEL_ROLES = TRAINED_MODELS
 
 
 class CLIError(UserError):
@@ -82,37 +81,31 @@ class LoadedModel:
 def load_classifier(paths: ProjectPaths, spec: str, device: torch.device) -> LoadedModel:
     """``--model``: a role or a checkpoint path; a file that is not a checkpoint of this
     project is answered with what it is."""
-    from ..models.checkpoint import NotACheckpoint, load_checkpoint, load_model
+    from ..models.checkpoint import NotACheckpoint, read_model
 
     path = model_path(paths, spec)
     try:
-        network = load_model(path, device=device)
-        extra = load_checkpoint(path).get("extra", {})
+        network, extra = read_model(path, device=device)
     except NotACheckpoint as exc:
         raise CLIError(str(exc)) from None
-    domain = extra.get("domain") if isinstance(extra, dict) else None
+    domain = extra.get("domain")
     return LoadedModel(network=network, path=path, name=spec,
                        domain=domain if isinstance(domain, dict) else None)
 
 
-def image_limits(params: dict[str, Any]) -> dict[str, Any]:
+def image_limits(paths: ProjectPaths, params: dict[str, Any]) -> dict[str, Any]:
     """The pipeline's limits and preparation of images (``data.max_pixels``, its file-size
     limit, ``data.aspect``), for :func:`read_user_image`."""
-    from ..data.images import MAX_FILE_BYTES
-    from ..pipeline.download import DATA_KEYS
-    from ..pipeline.params import checked, checked_keys
+    from ..data import images
+    from ..pipeline.download import max_pixels
+    from ..pipeline.params import checked
     from ..pipeline.split import DATA_KEYS as SPLIT_DATA_KEYS
 
     try:
-        max_pixels = checked_keys(params, "data", {"max_pixels": DATA_KEYS["max_pixels"]})[
-            "max_pixels"]
-        aspect = checked(params, "data.aspect", SPLIT_DATA_KEYS["aspect"])
+        return {"max_pixels": max_pixels(params), "max_bytes": images.MAX_FILE_BYTES,
+                "aspect": checked(params, "data.aspect", SPLIT_DATA_KEYS["aspect"])}
     except ParamsError as exc:
-        raise CLIError(f"params.yaml: {exc}") from None
-    from ..data.images import DEFAULT_MAX_PIXELS
-
-    return {"max_pixels": max_pixels or DEFAULT_MAX_PIXELS, "max_bytes": MAX_FILE_BYTES,
-            "aspect": aspect}
+        raise CLIError(f"{paths.params}: {exc}") from None
 
 
 def read_user_image(path: str | Path, model: LoadedModel, limits: dict[str, Any]
@@ -147,16 +140,17 @@ def calibrated_detector(paths: ProjectPaths, model: LoadedModel) -> DetectorChoi
                                     "repro squeeze_detect` to calibrate it)")
     try:
         record = read_metrics(paths, "squeeze_detect")
-        squeezers, threshold = record["selected_squeezers"], float(record["threshold"])
-        calibrated_on = record["model_sha256"]
-    except (ValueError, KeyError, TypeError):
+        squeezers, threshold = list(record["selected_squeezers"]), float(record["threshold"])
+        calibrated_on, role = str(record["model_sha256"]), str(record["model"])
+        detector = SqueezeDetector(model.network, squeezers, threshold=threshold)
+    except (ValueError, KeyError, TypeError):  # InvalidValue too: a ValueError
         return DetectorChoice(None, f"detector skipped: {record_path} is not a record of the "
                                     "current squeeze_detect stage (rerun `dvc repro`)")
     if file_sha256(model.path) != calibrated_on:
         return DetectorChoice(None, f"detector skipped: it was calibrated on "
-                                    f"{paths.model(DETECTOR_MODEL)} (sha256 "
-                                    f"{calibrated_on[:12]}...), not on {model.path}")
-    return DetectorChoice(SqueezeDetector(model.network, squeezers, threshold=threshold), None)
+                                    f"{paths.model(role)} (sha256 {calibrated_on[:12]}...), "
+                                    f"not on {model.path}")
+    return DetectorChoice(detector, None)
 
 
 def probabilities(model: Classifier, x: torch.Tensor) -> torch.Tensor:

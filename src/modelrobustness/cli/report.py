@@ -37,7 +37,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         report = paths.report
         if not report.is_file():
             raise CLIError(f"{report} not found: run `dvc repro` first")
-        readme = Path(args.readme)
+        readme = Path(args.readme).resolve()  # a symbolic link's target is updated
         text = readme.read_text(encoding="utf-8")
         try:
             updated = splice_results(text, results_section(report.read_text(encoding="utf-8")),

@@ -72,7 +72,7 @@ def domain_warnings(profile: Mapping[str, Any], source: SourceFacts, x: np.ndarr
     share = profile["color_share"]
     if source.color and share < COLOR_SHARE:
         warnings.append("a colour image (the model was trained on grayscale images)")
-    elif not source.color and share > 1 - COLOR_SHARE:
+    elif not source.color and share > 1 - COLOR_SHARE and profile["channels"] == 3:
         warnings.append("a grayscale image (the model was trained on colour images)")
     pixels = np.asarray(x, dtype=np.float64).reshape(-1)
     for name, value in (("brightness", pixels.mean()), ("contrast", pixels.std())):

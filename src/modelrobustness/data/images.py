@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import warnings
 from pathlib import Path
 
@@ -172,6 +173,26 @@ def source_facts(image: Image.Image) -> SourceFacts:
     return SourceFacts(width=int(width), height=int(height), color=color)
 
 
+def read_limited(path: str | os.PathLike, max_bytes: int) -> bytes:
+    """The bytes of the regular file at ``path`` (symbolic links followed), at most
+    ``max_bytes`` of them: a larger file is refused before reading, a pipe or device is
+    refused without reading (:class:`ImageRejected`); never reads more than ``max_bytes + 1``
+    bytes."""
+    path = Path(path)
+    info = path.stat()
+    if not stat.S_ISREG(info.st_mode):
+        raise ImageRejected("not_image", "not a regular file (a pipe, socket or device)")
+    too_big = ImageRejected("decompression_bomb", f"file of {info.st_size:,} bytes exceeds "
+                                                  f"the {max_bytes:,}-byte limit")
+    if info.st_size > max_bytes:
+        raise too_big
+    with path.open("rb") as handle:
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:  # it grew while we looked
+        raise too_big
+    return data
+
+
 class UnreadableImage(UserError, ValueError):
     """A user image that cannot be read or decoded; the message names the file."""
 
@@ -187,11 +208,10 @@ def read_image(path: str | os.PathLike, *, size: int, channels: int, aspect: str
     try:
         if path.is_dir():
             raise UnreadableImage(f"{path} is a folder, not an image file")
-        file_size = path.stat().st_size
-        if file_size > max_bytes:
-            raise UnreadableImage(f"{path} is not a usable image (too_large: {file_size:,} "
-                                  f"bytes exceeds the {max_bytes:,}-byte limit)")
-        data = path.read_bytes()
+        data = read_limited(path, max_bytes)
+    except ImageRejected as exc:
+        raise UnreadableImage(f"{path} is not a usable image ({exc.reason}: "
+                              f"{exc.detail})") from exc
     except OSError as exc:
         raise UnreadableImage(f"cannot read {path}: {exc.strerror or exc}") from exc
     try:

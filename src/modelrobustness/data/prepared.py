@@ -15,8 +15,15 @@ import numpy as np
 import torch
 
 from ..utils.checks import check_choice
+from ..utils.errors import UserError
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
+
+
+class PreparedDataError(UserError, ValueError):
+    """A prepared data folder that is not in the current format (rerun the split stage)."""
+
+
 @dataclass(frozen=True)
 class SourceFacts:
     """What the decoder saw of an image before it was resized: its size and whether it has
@@ -41,7 +48,8 @@ def load_split_uint8(prepared_dir: str | Path, split: str) -> tuple[np.ndarray, 
     x = np.load(x_path, allow_pickle=False)
     y = np.load(y_path, allow_pickle=False)
     if x.dtype != np.uint8 or x.ndim != 4 or y.shape != (x.shape[0],):
-        raise ValueError(f"{prepared_dir}: malformed {split} arrays {x.shape} / {y.shape}")
+        raise PreparedDataError(f"{prepared_dir}: malformed {split} arrays {x.shape} / "
+                                f"{y.shape}: rerun `dvc repro split`")
     return x, y
 
 
@@ -66,7 +74,12 @@ def load_sources(prepared_dir: str | Path, split: str) -> list[SourceFacts]:
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: run `dvc repro split` first")
     with path.open(encoding="utf-8", newline="") as handle:
-        rows = [r for r in csv.DictReader(handle) if r["split"] == split]
+        reader = csv.DictReader(handle)
+        missing = set(INDEX_COLUMNS) - set(reader.fieldnames or ())
+        if missing:
+            raise PreparedDataError(f"{path} has no column {', '.join(sorted(missing))} (an "
+                                    "older format): rerun `dvc repro split`")
+        rows = [r for r in reader if r["split"] == split]
     rows.sort(key=lambda r: int(r["row"]))
     return [SourceFacts(width=int(r["width"]), height=int(r["height"]),
                         color=r["color"] == "True") for r in rows]

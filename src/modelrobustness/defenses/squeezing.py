@@ -86,7 +86,7 @@ def parse_squeezer(spec: str) -> Squeezer:
     """``"bit_depth:1"``, ``"median:2"``, ``"resample:2"`` -> the squeezer function; the
     argument's range is checked here, so a bad spec fails before anything runs."""
     name, _, value = str(spec).partition(":") if isinstance(spec, str) else ("", "", "")
-    if name not in SQUEEZERS or not value.strip().isdigit():
+    if name not in SQUEEZERS or not (value.isascii() and value.isdigit()):
         raise InvalidValue("squeezer", spec, SQUEEZER_SPECS)
     try:
         argument = SQUEEZER_ARGUMENTS[name]("squeezer", int(value))

@@ -116,6 +116,13 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> Classifier:
     """Rebuild a saved classifier in eval mode: float [0, 1] N x C x H x W in, logits out."""
+    return read_model(path, device)[0]
+
+
+def read_model(path: str | os.PathLike, device: str | torch.device = "cpu"
+               ) -> tuple[Classifier, dict[str, Any]]:
+    """:func:`load_model` and the checkpoint's ``extra`` (what the pipeline recorded beside
+    the weights: the role, the training data's profile), from one read."""
     payload = load_checkpoint(path)
     try:
         model = Classifier(ModelConfig(**payload["config"]))
@@ -129,7 +136,8 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> C
         model.load_state_dict(state)
     except (RuntimeError, TypeError, ValueError, AttributeError) as exc:
         raise _does_not_build(path, f"state_dict: {_first_line(exc)}") from exc
-    return model.to(device).eval()
+    extra = payload.get("extra")
+    return model.to(device).eval(), dict(extra) if isinstance(extra, Mapping) else {}
 
 
 def describe_file(path: str | os.PathLike) -> str:

@@ -62,7 +62,8 @@ def main() -> None:
         seed=seed(params), batch_size=batch_size, device=run_device,
     )
     # which checkpoint the detector was calibrated on: the command line uses it only there
-    m = {**outcome.metrics, "model_sha256": file_sha256(paths.model(DETECTOR_MODEL))}
+    m = {**outcome.metrics, "model": DETECTOR_MODEL,
+         "model_sha256": file_sha256(paths.model(DETECTOR_MODEL))}
     subsets = m.pop("selection_detection_rate", {})  # none: no selection ran
     write_table(paths, "squeeze_detect_subsets",
                 [{"squeezers": name, "detection_rate": rate} for name, rate in subsets.items()],

@@ -19,8 +19,16 @@ DATA_KEYS: dict[str, Rule] = {
     "source": OneOf(SOURCES),
     "path": Nullable(Text("a path to a raw-img folder or an Animals-10 .zip")),
     "classes": Nullable(ListOf(Text("a class folder name"), unique=True)),
-    "max_pixels": Nullable(Integer(minimum=1)),
+    # split decodes with Pillow's limit: a larger one would let download keep what split
+    # cannot read
+    "max_pixels": Nullable(Integer(minimum=1, maximum=DEFAULT_MAX_PIXELS)),
 }
+
+
+def max_pixels(params: Mapping[str, Any]) -> int:
+    """``data.max_pixels``; null means Pillow's own limit."""
+    value = checked_keys(params, "data", {"max_pixels": DATA_KEYS["max_pixels"]})["max_pixels"]
+    return DEFAULT_MAX_PIXELS if value is None else value
 
 
 def download_settings(params: Mapping[str, Any], root: Path = Path(".")) -> dict[str, Any]:
@@ -38,8 +46,7 @@ def download_settings(params: Mapping[str, Any], root: Path = Path(".")) -> dict
             raise ParamsError(f"parameter data.path is {path!r}; expected an existing folder "
                               f"or .zip file (data.source 'folder'; {target} "
                               f"{'is not a .zip' if target.is_file() else 'does not exist'})")
-    if values["max_pixels"] is None:
-        values["max_pixels"] = DEFAULT_MAX_PIXELS
+    values["max_pixels"] = max_pixels(params)
     return values
 
 

@@ -74,12 +74,24 @@ def load_params(path: str | os.PathLike = "params.yaml") -> dict[str, Any]:
     return params
 
 
+def missing(key: str) -> ParamsError:
+    return ParamsError(f"parameter {key} is missing from params.yaml")
+
+
+def not_a_section(key: str, value: Any) -> str:
+    return f"parameter {key} is {value!r}; expected a mapping of settings"
+
+
 def get(params: Mapping[str, Any], key: str) -> Any:
-    """``params[a][b]`` for ``key="a.b"``; a missing key is an error that names it."""
+    """``params[a][b]`` for ``key="a.b"``; a missing key, or a value where a section
+    should be, is an error that names it."""
     node: Any = params
-    for part in key.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            raise ParamsError(f"parameter {key} is missing from params.yaml")
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        if not isinstance(node, Mapping):
+            raise ParamsError(not_a_section(".".join(parts[:i]), node))
+        if part not in node:
+            raise missing(key)
         node = node[part]
     return node
 
@@ -119,8 +131,8 @@ def validate(schema: Section, value: Any, key: str = "") -> tuple[dict[str, Any]
     if value is None and schema.nullable:
         value = {}
     if not isinstance(value, Mapping):
-        return {}, [f"parameter {key} is {value!r}; expected a mapping of settings"
-                    if key else "params.yaml: expected a mapping of parameters"]
+        return {}, [not_a_section(key, value) if key else
+                    "params.yaml: expected a mapping of parameters"]
     values: dict[str, Any] = {}
     errors = [f"unknown parameter {_join(key, str(name))}; {key or 'params.yaml'} knows "
               + ", ".join(schema.keys)
@@ -129,7 +141,7 @@ def validate(schema: Section, value: Any, key: str = "") -> tuple[dict[str, Any]
         full = _join(key, name)
         if name not in value:
             if not schema.optional:
-                errors.append(f"parameter {full} is missing from params.yaml")
+                errors.append(str(missing(full)))
         elif isinstance(rule, Section):
             values[name], inner = validate(rule, value[name], full)
             errors += inner
@@ -146,16 +158,13 @@ def checked_section(params: Mapping[str, Any], key: str, schema: Section) -> dic
     try:
         value = get(params, key)
     except ParamsError:
-        value = None if schema.nullable or schema.optional else _MISSING
-    if value is _MISSING:
-        raise ParamsError(f"parameter {key} is missing from params.yaml")
+        if not (schema.nullable or schema.optional):
+            raise
+        value = None
     values, errors = validate(schema, value, key)
     if errors:
         raise ParamsError(*errors)
     return values
-
-
-_MISSING = object()
 
 
 def checked_keys(params: Mapping[str, Any], key: str, rules: Mapping[str, Rule]
@@ -164,7 +173,7 @@ def checked_keys(params: Mapping[str, Any], key: str, rules: Mapping[str, Rule]
     others, owned by other stages)."""
     section = get(params, key)
     if not isinstance(section, Mapping):
-        raise ParamsError(f"parameter {key} is {section!r}; expected a mapping of settings")
+        raise ParamsError(not_a_section(key, section))
     subset = {name: section[name] for name in rules if name in section}
     values, errors = validate(Section(rules), subset, key)
     if errors:
@@ -213,7 +222,7 @@ def make_config(cls: type[Config], values: Mapping[str, Any], *,
     """
     for name in _parameters(cls):
         if name not in values:
-            raise ParamsError(f"parameter {keys[name]} is missing from params.yaml")
+            raise missing(keys[name])
     try:
         return cls(**values)
     except InvalidValue as exc:

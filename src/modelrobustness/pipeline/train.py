@@ -48,6 +48,8 @@ def run_training(role: str, params: Mapping[str, Any], *, architecture: Architec
     """
     paths = paths or ProjectPaths()
     config, run_seed, run_device = fit_config(params), seed(params), device(params)
+    x_train, _ = load_split_uint8(paths.prepared, "train")
+    domain = domain_profile(x_train, load_sources(paths.prepared, "train"))
     torch.manual_seed(run_seed)  # weight initialisation
     with open_live(str(paths.plots(f"train_{role}"))) as live:
         run = train_classifier(
@@ -60,9 +62,7 @@ def run_training(role: str, params: Mapping[str, Any], *, architecture: Architec
     if teacher_predictions is not None:
         agree = (teacher_predictions.cpu() == run.test_predictions).double().mean()
         run.metrics["teacher_agreement"] = float(agree)
-    x_train, _ = load_split_uint8(paths.prepared, "train")
-    save_trained(paths, role, run.model,
-                 domain=domain_profile(x_train, load_sources(paths.prepared, "train")))
+    save_trained(paths, role, run.model, domain=domain)
     per_class = run.metrics.pop("per_class")
     write_table(paths, f"train_{role}_classes",
                 [{"class": name, **scores} for name, scores in per_class.items()],

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     import torch
 
 DEVICE_NAMES = "auto, cpu, cuda, cuda:N or mps"
-_NAME = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
+_NAME = re.compile(r"auto|cpu|cuda(:\d{1,3})?|mps")
 
 
 def _device_name(value: Any) -> str:

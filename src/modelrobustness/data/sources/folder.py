@@ -17,7 +17,13 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
-from ..images import DEFAULT_MAX_PIXELS, MAX_FILE_BYTES, ImageRejected, decode_image
+from ..images import (
+    DEFAULT_MAX_PIXELS,
+    MAX_FILE_BYTES,
+    ImageRejected,
+    decode_image,
+    read_limited,
+)
 from .classes import ANIMALS10_CLASSES, ITALIAN_TO_ENGLISH, english_class_name
 from .tally import DownloadError, DownloadReport
 
@@ -57,21 +63,14 @@ def _image_root(parts_list: Sequence[tuple[str, ...]]) -> tuple[str, ...]:
     return ()
 
 
-def _too_big(size: int) -> ImageRejected:
-    return ImageRejected("decompression_bomb",
-                         f"file of {size} bytes exceeds the {MAX_FILE_BYTES}-byte limit")
-
-
 def _read_file(path: Path) -> bytes:
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise _too_big(size)
-    return path.read_bytes()
+    return read_limited(path, MAX_FILE_BYTES)
 
 
 def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     if info.file_size > MAX_FILE_BYTES:  # the declared size; zipfile enforces it on read
-        raise _too_big(info.file_size)
+        raise ImageRejected("decompression_bomb", f"file of {info.file_size:,} bytes exceeds "
+                                                  f"the {MAX_FILE_BYTES:,}-byte limit")
     return archive.read(info)
 
 
