@@ -144,6 +144,7 @@ def _cell(text: str) -> str:
 
 def keys_table(root: Path = ROOT) -> str:
     """Every leaf: default, what the schema allows, the params.yaml comment."""
+    from modelrobustness.pipeline.params import Section
     from modelrobustness.pipeline.schema import PARAMS_SCHEMA
 
     text = (root / "params.yaml").read_text(encoding="utf-8")
@@ -155,7 +156,7 @@ def keys_table(root: Path = ROOT) -> str:
         for part in key.split("."):
             node = node[part]
         rule = rules[key]
-        allowed = ("overrides of the model section (its keys)" if not hasattr(rule, "expected")
+        allowed = ("overrides of the model section (its keys)" if isinstance(rule, Section)
                    else rule.expected)
         lines.append(f"| `{key}` | `{json.dumps(node)}` | {_cell(allowed)} | "
                      f"{_cell(comments.get(key, ''))} |")

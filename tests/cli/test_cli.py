@@ -71,14 +71,18 @@ def _model_view(repo: Path, path: Path, model: str = "baseline"):
     return net, x, net.config.class_names[int(probs.argmax())], float(probs.max())
 
 
-def _project_copy(repo: Path, tmp_path: Path, **params) -> Path:
-    """A project folder with ``repo``'s models and metrics and changed parameters."""
+def _project_copy(repo: Path, tmp_path: Path, changes: dict | None = None) -> Path:
+    """A project folder with ``repo``'s models and metrics and parameters changed by
+    ``changes`` (dotted key: value)."""
     project = tmp_path / "project"
     project.mkdir()
     values = yaml.safe_load((repo / "params.yaml").read_text())
-    for key, value in params.items():
-        section, name = key.split("__")
-        values[section][name] = value
+    for key, value in (changes or {}).items():
+        *parents, name = key.split(".")
+        node = values
+        for part in parents:
+            node = node[part]
+        node[name] = value
     (project / "params.yaml").write_text(yaml.safe_dump(values))
     for folder in ("models", "metrics"):
         (project / folder).symlink_to(repo / folder)
@@ -175,6 +179,29 @@ def test_predict_reads_folders_and_writes_json_and_csv(tiny_pipeline, images, tm
     assert result.returncode == 1 and "no image files in" in result.stderr
 
 
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_predict_shows_progress_on_a_terminal_only(tiny_pipeline, images, monkeypatch):
+    from modelrobustness.cli.predict import classify
+    from modelrobustness.cli.project import image_limits, load_classifier
+    from modelrobustness.pipeline.paths import ProjectPaths
+
+    repo, _ = tiny_pipeline
+    paths = ProjectPaths(repo)
+    model = load_classifier(paths, "baseline", torch.device("cpu"))
+    limits = image_limits(paths, yaml.safe_load((repo / "params.yaml").read_text()))
+    files = [images["png"]] * 70  # two batches
+    for terminal, shown in ((_Terminal(), True), (io.StringIO(), False)):
+        monkeypatch.setattr(sys, "stderr", terminal)
+        records = classify(model, files, detector=None, limits=limits)
+        assert len(records) == 70
+        assert ("predict: 100%" in terminal.getvalue() and "70/70" in terminal.getvalue()) is \
+            shown, terminal.getvalue()
+
+
 def test_predict_warns_far_from_the_training_data(tiny_pipeline, images, capsys):
     repo, _ = tiny_pipeline
     result = cli_here(capsys, repo, "predict", images["png"], images["photo"])
@@ -202,7 +229,7 @@ def test_predict_reports_unreadable_images_and_goes_on(tiny_pipeline, images):
 def test_images_are_held_to_the_pipelines_limits(tiny_pipeline, images, tmp_path, capsys,
                                                  monkeypatch):
     repo, _ = tiny_pipeline
-    project = _project_copy(repo, tmp_path, data__max_pixels=1000)  # 50x40 = 2000 pixels
+    project = _project_copy(repo, tmp_path, {"data.max_pixels": 1000})  # 50x40 = 2000 px
     result = cli_here(capsys, project, "predict", images["jpg"])
     assert result.returncode == 1
     assert "decompression_bomb: 50x40 = 2000 pixels exceeds max_pixels=1000" in result.stderr
@@ -227,12 +254,7 @@ def test_global_options_anywhere_and_the_device_default_from_params(tiny_pipelin
                       images["png"])
     assert after.returncode == before.returncode == 0 and after.stdout == before.stdout
     if not torch.cuda.is_available():  # the project's device parameter is the default
-        values = yaml.safe_load((repo / "params.yaml").read_text())
-        values["device"] = "cuda"
-        project = tmp_path / "cuda-project"
-        project.mkdir()
-        (project / "params.yaml").write_text(yaml.safe_dump(values))
-        (project / "models").symlink_to(repo / "models")
+        project = _project_copy(repo, tmp_path, {"device": "cuda"})
         result = cli_here(capsys, project, "predict", images["png"])
         assert result.returncode == 1
         assert "parameter device is 'cuda'; expected auto or cpu: this machine has no CUDA " \

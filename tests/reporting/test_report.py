@@ -66,17 +66,18 @@ def test_report_of_a_degenerate_run_says_not_measured(tmp_path):
     lipschitz = {m: {"lipschitz_upper_bound": 10.0, "local_lipschitz": 1.0}
                  for m in ("baseline", "student")}
     paths = ProjectPaths(tmp_path)
-    summary = build_summary(stage, lipschitz, pgd_curves(paths))
+    class_names = (ROOT / "metrics/train_baseline_classes.csv").read_text().split()[1:]
+    paths.prepared.mkdir(parents=True)
+    (paths.prepared / "classes.json").write_text(json.dumps(
+        [line.split(",")[0] for line in class_names]))
+    data = report_data(paths)
+    summary = build_summary(stage, lipschitz, pgd_curves(data.pgd_curves))
     metrics["evaluate"] = headline(summary)
     out = tmp_path / "metrics"
     out.mkdir()
     for name, values in metrics.items():
         (out / f"{name}.json").write_text(json.dumps(values))
-    class_names = (ROOT / "metrics/train_baseline_classes.csv").read_text().split()[1:]
-    paths.prepared.mkdir(parents=True)
-    (paths.prepared / "classes.json").write_text(json.dumps(
-        [line.split(",")[0] for line in class_names]))
-    write_report(summary, report_data(paths), out_dir=paths.reports,
+    write_report(summary, data, out_dir=paths.reports,
                  extra_files={paths.summary.name: json.dumps(summary)})
     report = (tmp_path / "reports" / "robustness.md").read_text()
     assert_report_matches_metrics(report, tmp_path)

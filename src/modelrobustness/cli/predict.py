@@ -112,12 +112,13 @@ def classify(model: LoadedModel, files: Sequence[Path], *, detector: SqueezeDete
                 batch = torch.cat(tensors)
                 probs = probabilities(model.network, batch)
                 scores = detector.score(batch) if detector is not None else None
+                flagged = detector.flags(scores) if detector is not None else None
                 for i, record in enumerate(loaded):
                     index = int(probs[i].argmax())
                     record.update({"class": names[index], "confidence": float(probs[i, index])})
                     if scores is not None:
                         record.update({"detector_score": float(scores[i]),
-                                       "flagged": bool(scores[i] > detector.threshold)})
+                                       "flagged": bool(flagged[i])})
             bar.update(len(chunk))
     return records
 

@@ -182,15 +182,19 @@ def read_limited(path: str | os.PathLike, max_bytes: int) -> bytes:
     info = path.stat()
     if not stat.S_ISREG(info.st_mode):
         raise ImageRejected("not_image", "not a regular file (a pipe, socket or device)")
-    too_big = ImageRejected("decompression_bomb", f"file of {info.st_size:,} bytes exceeds "
-                                                  f"the {max_bytes:,}-byte limit")
     if info.st_size > max_bytes:
-        raise too_big
+        raise too_large(info.st_size, max_bytes)
     with path.open("rb") as handle:
         data = handle.read(max_bytes + 1)
     if len(data) > max_bytes:  # it grew while we looked
-        raise too_big
+        raise too_large(len(data), max_bytes)
     return data
+
+
+def too_large(size: int, max_bytes: int) -> ImageRejected:
+    """A file refused for its size before it is decoded (counted as a decompression bomb)."""
+    return ImageRejected("decompression_bomb",
+                         f"file of {size:,} bytes exceeds the {max_bytes:,}-byte limit")
 
 
 class UnreadableImage(UserError, ValueError):

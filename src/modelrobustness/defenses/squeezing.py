@@ -158,6 +158,10 @@ class SqueezeDetector:
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """True where ``x`` is flagged as adversarial (score above the threshold)."""
+        return self.flags(self.score(x))
+
+    def flags(self, scores: torch.Tensor) -> torch.Tensor:
+        """True where ``scores`` (of :meth:`score`) are above the threshold."""
         if self.threshold is None:
             raise ValueError("no threshold: call fit_threshold() or pass threshold=")
-        return self.score(x) > self.threshold
+        return scores > self.threshold

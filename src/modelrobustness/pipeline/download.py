@@ -27,8 +27,11 @@ DATA_KEYS: dict[str, Rule] = {
 
 def max_pixels(params: Mapping[str, Any]) -> int:
     """``data.max_pixels``; null means Pillow's own limit."""
-    value = checked_keys(params, "data", {"max_pixels": DATA_KEYS["max_pixels"]})["max_pixels"]
-    return DEFAULT_MAX_PIXELS if value is None else value
+    return _pixel_limit(checked_keys(params, "data", {"max_pixels": DATA_KEYS["max_pixels"]}))
+
+
+def _pixel_limit(values: Mapping[str, Any]) -> int:
+    return DEFAULT_MAX_PIXELS if values["max_pixels"] is None else values["max_pixels"]
 
 
 def download_settings(params: Mapping[str, Any], root: Path = Path(".")) -> dict[str, Any]:
@@ -46,7 +49,7 @@ def download_settings(params: Mapping[str, Any], root: Path = Path(".")) -> dict
             raise ParamsError(f"parameter data.path is {path!r}; expected an existing folder "
                               f"or .zip file (data.source 'folder'; {target} "
                               f"{'is not a .zip' if target.is_file() else 'does not exist'})")
-    values["max_pixels"] = max_pixels(params)
+    values["max_pixels"] = _pixel_limit(values)
     return values
 
 

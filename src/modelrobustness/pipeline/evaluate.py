@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 
 import pandas as pd
 
@@ -51,11 +52,11 @@ def report_data(paths: ProjectPaths) -> ReportData:
     )
 
 
-def pgd_curves(paths: ProjectPaths) -> dict[str, dict[str, float]]:
-    """Each attacked model's PGD robustness curve, ``{eps as text: robust accuracy}``."""
-    return {m: {f"{row.eps:g}": float(row.robust_accuracy)
-                for row in pd.read_csv(paths.attack_curve("pgd", m)).itertuples()}
-            for m in ATTACKED_MODELS}
+def pgd_curves(frames: Mapping[str, pd.DataFrame]) -> dict[str, dict[str, float]]:
+    """Each model's PGD robustness curve (``ReportData.pgd_curves``) as
+    ``{eps as text: robust accuracy}``."""
+    return {m: {f"{row.eps:g}": float(row.robust_accuracy) for row in frame.itertuples()}
+            for m, frame in frames.items()}
 
 
 def main() -> None:
@@ -65,8 +66,10 @@ def main() -> None:
     # on the CPU whatever `device` says: cheap, and CUDA's backward is not deterministic
     lipschitz = {m: lipschitz_estimates(load_trained(paths, m, "cpu"), x, y)
                  for m in ATTACKED_MODELS}
-    summary = build_summary(read_all(paths, STAGE_METRICS), lipschitz, pgd_curves(paths))
-    write_report(summary, report_data(paths), out_dir=paths.reports,
+    data = report_data(paths)
+    summary = build_summary(read_all(paths, STAGE_METRICS), lipschitz,
+                            pgd_curves(data.pgd_curves))
+    write_report(summary, data, out_dir=paths.reports,
                  extra_files={paths.summary.name: json_text(summary)})
     write_metrics(paths, "evaluate",
                   {**headline(summary), "seconds": round(time.perf_counter() - start, 3)})

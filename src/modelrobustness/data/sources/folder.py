@@ -23,6 +23,7 @@ from ..images import (
     ImageRejected,
     decode_image,
     read_limited,
+    too_large,
 )
 from .classes import ANIMALS10_CLASSES, ITALIAN_TO_ENGLISH, english_class_name
 from .tally import DownloadError, DownloadReport
@@ -69,8 +70,7 @@ def _read_file(path: Path) -> bytes:
 
 def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     if info.file_size > MAX_FILE_BYTES:  # the declared size; zipfile enforces it on read
-        raise ImageRejected("decompression_bomb", f"file of {info.file_size:,} bytes exceeds "
-                                                  f"the {MAX_FILE_BYTES:,}-byte limit")
+        raise too_large(info.file_size, MAX_FILE_BYTES)
     return archive.read(info)
 
 
