@@ -17,9 +17,9 @@ from torch import nn
 
 from ..utils.checks import check_int, check_non_negative, check_positive
 from ..utils.torch import eval_mode
+from .ball import project, random_start
 from .base import check_inputs, working_set_ascent
 from .losses import is_adversarial, margin
-from .pgd import project, random_start
 
 # (x_adv, logits of the classifier at x_adv) -> differentiable per-sample detector score
 DetectorScore = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

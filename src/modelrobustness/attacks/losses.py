@@ -1,5 +1,5 @@
 """What the attacks maximise and when they have succeeded: cross-entropy, the logit margin,
-the per-sample objective and the success test."""
+the difference of logits ratio (DLR), the per-sample objectives and the success test."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 LOSSES: tuple[str, ...] = ("ce", "margin")
+APGD_LOSSES: tuple[str, ...] = ("ce", "dlr")
 
 
 def margin(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -14,6 +15,26 @@ def margin(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     label_logit = logits.gather(1, labels[:, None]).squeeze(1)
     others = logits.scatter(1, labels[:, None], float("-inf"))
     return others.amax(dim=1) - label_logit
+
+
+def dlr(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per-sample difference of logits ratio (Croce & Hein 2020, Eq. 5), to be maximised:
+    ``-(z_y - max_{i != y} z_i) / (z_pi1 - z_pi3)`` with ``z_pi`` the logits sorted in
+    decreasing order. Invariant to shifting and rescaling the logits; needs 3 classes."""
+    ordered = logits.sort(dim=1, descending=True).values
+    scale = ordered[:, 0] - ordered[:, 2] + 1e-12
+    return margin(logits, labels) / scale
+
+
+def targeted_dlr(logits: torch.Tensor, labels: torch.Tensor,
+                 targets: torch.Tensor) -> torch.Tensor:
+    """Per-sample targeted DLR (Croce & Hein 2020, Eq. 6), to be maximised:
+    ``-(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2)``; needs 4 classes."""
+    ordered = logits.sort(dim=1, descending=True).values
+    scale = ordered[:, 0] - (ordered[:, 2] + ordered[:, 3]) / 2 + 1e-12
+    label_logit = logits.gather(1, labels[:, None]).squeeze(1)
+    target_logit = logits.gather(1, targets[:, None]).squeeze(1)
+    return (target_logit - label_logit) / scale
 
 
 def objective(logits: torch.Tensor, labels: torch.Tensor, *, loss: str,

@@ -10,51 +10,9 @@ from torch import nn
 
 from ..utils.checks import check_choice, check_int, check_positive
 from ..utils.torch import eval_mode
+from .ball import NORMS, ascent_direction, project, random_start
 from .base import check_inputs, working_set_ascent
 from .losses import LOSSES, is_adversarial, objective
-
-NORMS: tuple[str, ...] = ("linf", "l2")
-
-
-def _flat_norm(t: torch.Tensor) -> torch.Tensor:
-    return t.flatten(1).norm(p=2, dim=1).view(-1, *([1] * (t.ndim - 1)))
-
-
-def project(x_adv: torch.Tensor, x: torch.Tensor, *, eps: float, norm: str) -> torch.Tensor:
-    """Project ``x_adv`` onto the eps-ball around ``x`` (Madry Eq. 2's Proj), then the box.
-
-    For L-inf the box clamp keeps the point inside the ball; for L2 it can only shrink the
-    perturbation's norm, so the result lies in the intersection.
-    """
-    delta = x_adv - x
-    if norm == "linf":
-        delta = delta.clamp(-eps, eps)
-    else:
-        delta = delta * (eps / _flat_norm(delta).clamp_min(1e-12)).clamp(max=1.0)
-    return (x + delta).clamp(0.0, 1.0)
-
-
-def random_start(x: torch.Tensor, *, eps: float, norm: str,
-                 generator: torch.Generator | None) -> torch.Tensor:
-    """A uniform random point of the eps-ball (Madry et al. Sec. 5), clamped to the box."""
-    device = generator.device if generator is not None else x.device
-    if norm == "linf":
-        noise = torch.rand(x.shape, generator=generator, device=device, dtype=x.dtype)
-        delta = (noise.to(x.device) * 2 - 1) * eps
-    else:
-        direction = torch.randn(x.shape, generator=generator, device=device, dtype=x.dtype)
-        radius = torch.rand(x.shape[0], generator=generator, device=device, dtype=x.dtype)
-        dims = x[0].numel()
-        direction = direction / _flat_norm(direction).clamp_min(1e-12)
-        scale = (eps * radius.pow(1.0 / dims)).view(-1, *([1] * (x.ndim - 1)))
-        delta = (direction * scale).to(x.device)
-    return (x + delta).clamp(0.0, 1.0)
-
-
-def _step_direction(grad: torch.Tensor, norm: str) -> torch.Tensor:
-    if norm == "linf":
-        return grad.sign()
-    return grad / _flat_norm(grad).clamp_min(1e-12)
 
 
 def _pgd_run(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, norm: str,
@@ -74,7 +32,7 @@ def _pgd_run(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, 
         return value, adv if early_stop else torch.zeros_like(adv)
 
     def step(x_adv: torch.Tensor, grad: torch.Tensor, x_clean: torch.Tensor) -> torch.Tensor:
-        return project(x_adv + step_size * _step_direction(grad, norm), x_clean, eps=eps,
+        return project(x_adv + step_size * ascent_direction(grad, norm), x_clean, eps=eps,
                        norm=norm)
 
     return working_set_ascent(

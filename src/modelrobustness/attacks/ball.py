@@ -1,0 +1,79 @@
+"""The threat model's geometry: the eps-ball of the L-inf or L2 norm around an image,
+intersected with the [0, 1] box. Projection, random starting points, step directions."""
+
+from __future__ import annotations
+
+import torch
+
+NORMS: tuple[str, ...] = ("linf", "l2")
+
+
+def flat_norm(t: torch.Tensor) -> torch.Tensor:
+    """Per-sample L2 norm of ``t`` (N x ...), shaped to broadcast against ``t``."""
+    return t.flatten(1).norm(p=2, dim=1).view(-1, *([1] * (t.ndim - 1)))
+
+
+def per_sample(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A vector of N per-sample values shaped to broadcast against ``like`` (N x ...)."""
+    return values.view(-1, *([1] * (like.ndim - 1)))
+
+
+def project(x_adv: torch.Tensor, x: torch.Tensor, *, eps: float, norm: str) -> torch.Tensor:
+    """Project ``x_adv`` onto the eps-ball around ``x`` (Madry et al. 2018, Eq. 2's Proj),
+    then the box.
+
+    For L-inf the box clamp keeps the point inside the ball; for L2 it can only shrink the
+    perturbation's norm, so the result lies in the intersection.
+    """
+    delta = x_adv - x
+    if norm == "linf":
+        delta = delta.clamp(-eps, eps)
+    else:
+        delta = delta * (eps / flat_norm(delta).clamp_min(1e-12)).clamp(max=1.0)
+    return (x + delta).clamp(0.0, 1.0)
+
+
+def _draw(kind: str, x: torch.Tensor, generator: torch.Generator | None,
+          shape: tuple[int, ...] | None = None) -> torch.Tensor:
+    """Random numbers from ``generator`` (on its device), moved to ``x``'s device."""
+    device = generator.device if generator is not None else x.device
+    draw = torch.rand if kind == "uniform" else torch.randn
+    return draw(shape or x.shape, generator=generator, device=device,
+                dtype=x.dtype).to(x.device)
+
+
+def random_start(x: torch.Tensor, *, eps: float, norm: str,
+                 generator: torch.Generator | None) -> torch.Tensor:
+    """A uniform random point of the eps-ball (Madry et al. Sec. 5), clamped to the box."""
+    if norm == "linf":
+        delta = (_draw("uniform", x, generator) * 2 - 1) * eps
+    else:
+        direction = _draw("normal", x, generator)
+        radius = _draw("uniform", x, generator, (x.shape[0],))
+        direction = direction / flat_norm(direction).clamp_min(1e-12)
+        delta = direction * per_sample(eps * radius.pow(1.0 / x[0].numel()), x)
+    return (x + delta).clamp(0.0, 1.0)
+
+
+def boundary_start(x: torch.Tensor, *, eps: float, norm: str,
+                   generator: torch.Generator | None) -> torch.Tensor:
+    """A random point on the boundary of the eps-ball, clamped to the box: the starting
+    point of APGD (Croce & Hein 2020, Sec. 3; their code's ``x + eps * t / ||t||``).
+
+    L-inf: a uniform draw in [-1, 1]^d scaled so its largest coordinate is eps; L2: a
+    Gaussian direction of norm eps.
+    """
+    if norm == "linf":
+        t = _draw("uniform", x, generator) * 2 - 1
+        scale = t.flatten(1).abs().amax(dim=1).clamp_min(1e-12)
+    else:
+        t = _draw("normal", x, generator)
+        scale = t.flatten(1).norm(p=2, dim=1).clamp_min(1e-12)
+    return (x + eps * t / per_sample(scale, x)).clamp(0.0, 1.0)
+
+
+def ascent_direction(grad: torch.Tensor, norm: str) -> torch.Tensor:
+    """The steepest-ascent direction of unit norm: sign(g) for L-inf, g / ||g||_2 for L2."""
+    if norm == "linf":
+        return grad.sign()
+    return grad / flat_norm(grad).clamp_min(1e-12)
