@@ -23,7 +23,8 @@ from modelrobustness.defenses import (
     temperature_cross_entropy,
 )
 from modelrobustness.defenses.squeezing import straight_through_score, threshold_at_fpr
-from modelrobustness.evaluation.checks import gradient_masking_flag
+from modelrobustness.evaluation.autoattack import AutoAttackConfig, evaluate_autoattack
+from modelrobustness.evaluation.checks import CHECKS, combine
 from modelrobustness.evaluation.detection import select_squeezers
 from modelrobustness.evaluation.pgd import evaluate_pgd
 from modelrobustness.models import ModelConfig, build_model
@@ -161,16 +162,31 @@ class _Scaled(nn.Module):
         return self.inner(x) * self.scale
 
 
-def test_masking_flag_fires_on_saturated_model_only(toy_classifier):
-    model, x, y = toy_classifier
+def _combined(model, x, y):
+    """PGD (ce, margin) and the AutoAttack ensemble at eps 0.05, combined."""
     config = pgd_config(eps=0.05, eps_list=(0.05,), steps=10, step_size=0.01)
-    normal = evaluate_pgd(model, x, y, config=config, batch_size=100, seed=0).metrics
-    saturated = evaluate_pgd(_Scaled(model, 1e4), x, y, config=config, batch_size=100,
-                             seed=0).metrics
-    assert normal["gradient_masking"] is False
-    assert saturated["gradient_masking"] is True
-    assert saturated["by_loss"]["ce"] - saturated["by_loss"]["margin"] >= 0.05
-    assert gradient_masking_flag({"margin": 0.1}) is None
+    pgd_out = evaluate_pgd(model, x, y, config=config, batch_size=100, seed=0)
+    aa_config = AutoAttackConfig(eps=None, version="fast", steps=10, n_target_classes=3,
+                                 square_queries=200)
+    aa_out = evaluate_autoattack(model, x, y, config=aa_config, eps=0.05, norm="linf",
+                                 batch_size=100, seed=0)
+    return combine(pgd=pgd_out.artifact(), pgd_record=pgd_out.metrics,
+                   autoattack=aa_out.artifact(), autoattack_record=aa_out.metrics)
+
+
+def test_masking_checks_fire_on_saturated_model_only(toy_classifier):
+    model, x, y = toy_classifier
+    x, y = x[:100], y[:100]
+    normal, saturated = _combined(model, x, y), _combined(_Scaled(model, 1e4), x, y)
+    assert set(normal["checks"]) == set(CHECKS)
+    assert not normal["gradient_masking"], normal["checks"]
+    assert saturated["gradient_masking"]
+    # the saturated softmax zeroes the CE gradient: the naive attacks fall behind
+    assert saturated["checks"]["zero_gradients"]["flag"]
+    assert saturated["checks"]["ce_leaves_more"]["flag"]
+    assert saturated["checks"]["ce_leaves_more"]["gap"] >= 0.05
+    # the scale changes no prediction, so the worst case over every attack barely moves
+    assert abs(saturated["worst_case"] - normal["worst_case"]) <= 0.05
 
 
 def test_ddn_deterministic_on_saturated_model(toy_classifier):

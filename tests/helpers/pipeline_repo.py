@@ -56,6 +56,7 @@ def make_tiny_repo(repo: Path) -> Path:
     params["attack"]["batch_size"] = 8
     params["attack"]["pgd"].update(steps=5, eps_list=[0.05, 0.1])
     params["attack"]["ddn"]["steps"] = 10
+    params["attack"]["autoattack"].update(steps=5, square_queries=20)
     params["squeeze"].update(select_samples=20, adaptive_steps=5)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(repo, "git", "init", "-q")

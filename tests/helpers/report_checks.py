@@ -2,13 +2,18 @@
 
 The expected cells are computed here from the *stage* records and plot data (not from the
 summary the report was made from), so a wrong mapping in ``summary.py`` or ``markdown.py``
-fails. The Lipschitz cells, which no stage before ``evaluate`` measures, are compared with
+fails: the worst case over every attack from the saved adversarial sets, the confidence
+intervals with Wilson's formula written out here. The cells no stage before ``evaluate``
+measures (Lipschitz estimates, the masking checks' verdicts) are compared with
 ``reports/summary.json``."""
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
+
+import torch
 
 
 def markdown_tables(text: str) -> list[list[dict[str, str]]]:
@@ -45,11 +50,23 @@ def flag(value: bool | None) -> str:
     return DASH if value is None else ("**yes**" if value else "no")
 
 
+def wilson(robust: float | None, n: int) -> str:
+    """The 95% Wilson interval of ``robust`` over ``n`` images, as the report prints it."""
+    if robust is None:
+        return DASH
+    k, z = round(robust * n), 1.959963984540054
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return f"{max(centre - half, 0.0):.4f}–{min(centre + half, 1.0):.4f}"
+
+
 def _row(clean=None, robust=None, success=None, median=None, detected=None,
-         undetected=None, masking=None) -> dict[str, str]:
+         undetected=None, *, n: int) -> dict[str, str]:
     return {"clean acc. (attacked images)": f4(clean), "robust acc.": f4(robust),
-            "attack success": f4(success), "DDN median L2": l2(median), "detected": f4(detected),
-            "fooled and undetected": f4(undetected), "gradient masking": flag(masking)}
+            "95% interval": wilson(robust, n), "attack success": f4(success),
+            "DDN median L2": l2(median), "detected": f4(detected),
+            "fooled and undetected": f4(undetected)}
 
 
 def _curves(root: Path) -> dict[str, dict[str, float]]:
@@ -75,11 +92,22 @@ def assert_report_matches_metrics(report: str, root: Path) -> None:
     runs = sq["adaptive"]
     det_ddn = sq["detection_rate"]["ddn"]
 
-    def worst_case(pgd: dict) -> tuple[float, float | None]:
-        """PGD's per-sample worst case over the losses: robust accuracy and success rate."""
-        robust = pgd["robust_accuracy_all_losses"]
-        clean = pgd["clean_accuracy"]
-        return robust, (clean - robust) / clean if clean else None
+    aa_b, aa_s = m["attack_autoattack_baseline"], m["attack_autoattack_student"]
+    n = pgd_b["samples"]
+
+    def stage_row(record: dict) -> dict[str, str]:
+        """An ensemble stage's row: its robust accuracy is the last attack's cumulative."""
+        robust = list(record["robust_accuracy_by_attack"].values())[-1]
+        clean = record["clean_accuracy"]
+        return _row(clean, robust, (clean - robust) / clean if clean else None, n=n)
+
+    def saved(attack: str, model: str) -> dict:
+        return torch.load(root / f"data/adversarial/{attack}_{model}.pt", weights_only=True)
+
+    def worst_case(model: str) -> float:
+        """Robust under PGD's losses and under AutoAttack, per image, from the saved sets."""
+        pgd, aa = saved("pgd", model), saved("autoattack", model)
+        return float((pgd["clean_correct"] & ~pgd["success"] & ~aa["success"]).double().mean())
 
     def undetected(success: float | None, detected: float | None) -> float | None:
         return None if success is None or detected is None else success * (1 - detected)
@@ -88,27 +116,26 @@ def assert_report_matches_metrics(report: str, root: Path) -> None:
         wrong = run["misclassified_rate"]
         clean = pgd_b["clean_accuracy"]
         return _row(clean, None if wrong is None else clean * (1 - wrong), wrong,
-                    detected=run["detection_rate"], undetected=run["undetected_success_rate"])
+                    detected=run["detection_rate"], undetected=run["undetected_success_rate"],
+                    n=runs["samples"])
 
-    robust_b, success_b = worst_case(pgd_b)
-    robust_s, success_s = worst_case(pgd_s)
     expected = {
-        ("baseline", "none", "PGD"): _row(
-            pgd_b["clean_accuracy"], robust_b, success_b, masking=pgd_b["gradient_masking"]),
+        ("baseline", "none", "PGD"): stage_row(pgd_b),
+        ("baseline", "none", "AutoAttack"): stage_row(aa_b),
         ("baseline", "none", "DDN"): _row(
             ddn_b["clean_accuracy"], ddn_b["robust_accuracy"], ddn_b["attack_success_rate"],
-            ddn_b["median_l2"]),
+            ddn_b["median_l2"], n=n),
         ("baseline", "feature squeezing", "PGD (plain)"): detector_run(runs["plain"]),
         ("baseline", "feature squeezing", "adaptive PGD (BPDA)"): detector_run(runs["adaptive"]),
         ("baseline", "feature squeezing", "DDN"): _row(
             ddn_b["clean_accuracy"], ddn_b["robust_accuracy"], ddn_b["attack_success_rate"],
             ddn_b["median_l2"], detected=det_ddn,
-            undetected=undetected(ddn_b["attack_success_rate"], det_ddn)),
-        ("student", "distillation", "PGD"): _row(
-            pgd_s["clean_accuracy"], robust_s, success_s, masking=pgd_s["gradient_masking"]),
+            undetected=undetected(ddn_b["attack_success_rate"], det_ddn), n=n),
+        ("student", "distillation", "PGD"): stage_row(pgd_s),
+        ("student", "distillation", "AutoAttack"): stage_row(aa_s),
         ("student", "distillation", "DDN"): _row(
             ddn_s["clean_accuracy"], ddn_s["robust_accuracy"], ddn_s["attack_success_rate"],
-            ddn_s["median_l2"]),
+            ddn_s["median_l2"], n=n),
     }
     rows = {(r.pop("model"), r.pop("defense"), r.pop("attack")): r
             for r in table_with(tables, "fooled and undetected")}
@@ -135,10 +162,48 @@ def assert_report_matches_metrics(report: str, root: Path) -> None:
         setup["detector"]
     assert f"{runs['steps']} steps on the {runs['samples']} attacked images" in setup["detector"]
 
+    assert setup["AutoAttack"] == (
+        f"{aa_b['version']}: {aa_b['norm']} eps {aa_b['eps']:g}; APGD-CE and APGD-T over the "
+        f"top {aa_b['n_target_classes']} other classes, {aa_b['steps']} steps each; Square, "
+        f"{aa_b['square_queries']:,} queries; the first {aa_b['samples']} test images")
+
+    # the headline: per classifier the worst case over every attack, its interval, each
+    # attack's cumulative number in its stage, how many masking checks fired
+    labels = {"pgd_ce": "PGD-CE", "pgd_margin": "PGD-margin", "apgd_ce": "APGD-CE",
+              "apgd_t": "APGD-T", "square": "Square"}
+    headline = {r["model"]: r for r in table_with(tables, "worst case")}
+    for model, defense, pgd, aa in (("baseline", "none", pgd_b, aa_b),
+                                    ("student", "distillation", pgd_s, aa_s)):
+        worst = worst_case(model)
+        checks = summary["robustness"][model][defense]["checks"]
+        fired = sum(bool(c["flag"]) for c in checks.values())
+        assert headline[model] == {
+            "model": model, "defense": defense,
+            "clean acc. (attacked images)": f4(pgd["clean_accuracy"]),
+            "worst case": f"**{f4(worst)}**", "95% interval": wilson(worst, n),
+            **{labels[k]: f4(v) for k, v in pgd["robust_accuracy_by_attack"].items()},
+            **{labels[k]: f4(v) for k, v in aa["robust_accuracy_by_attack"].items()},
+            "masking checks fired": f"**{fired} of {len(checks)}**" if fired else "none"}
+        assert m["evaluate"]["robust_accuracy"][model] == {
+            "worst_case": worst, "autoattack": aa["robust_accuracy"]}
+        assert m["evaluate"]["gradient_masking"][model] == bool(fired)
+    verdicts = {r["gradient-masking check"]: r for r in table_with(tables,
+                                                                   "gradient-masking check")}
+    check_names = {"Square fools images every gradient attack missed":
+                   "gradient_free_breaks_more",
+                   "cross-entropy attacks leave >= 5 points more than the worst case":
+                   "ce_leaves_more",
+                   "robust accuracy above 0.10 at a very large eps": "large_eps_survives",
+                   "PGD with 100 steps leaves more than with 10": "more_steps_weaker",
+                   "zero input gradients on >= 5% of the images": "zero_gradients"}
+    assert set(verdicts) == set(check_names)
+    for model, defense in (("baseline", "none"), ("student", "distillation")):
+        checks = summary["robustness"][model][defense]["checks"]
+        for label, row in verdicts.items():
+            assert row[model].split(":")[0] == flag(checks[check_names[label]]["flag"])
+
     # the sentences around the tables
     assert f"share of the {pgd_b['samples']} attacked test images classified correctly" in report
-    by_loss = ", ".join(f"{loss} {f4(v)}" for loss, v in pgd_s["by_loss"].items())
-    assert f"under PGD by loss: {by_loss};" in report
     assert f"teacher on {f4(m['train_student']['teacher_agreement'])} of the test" in report
 
     curve = {r["eps"]: r for r in table_with(tables, "eps")}

@@ -62,6 +62,11 @@ BAD: dict[str, tuple[Any, Any]] = {
     "attack.pgd.early_stop": ("yes", 2),
     "attack.pgd.losses": ("ce", ["ce", "ce"]),
     "attack.pgd.curve_losses": ({"margin": 1}, []),
+    "attack.autoattack.eps": ("0.1", -0.1),
+    "attack.autoattack.version": (1, "plus"),
+    "attack.autoattack.steps": (25.0, 0),
+    "attack.autoattack.n_target_classes": ("3", 0),
+    "attack.autoattack.square_queries": ([1000], 0),
     "attack.ddn.steps": (100.5, 0),
     "attack.ddn.init_norm": ("1", 0),
     "attack.ddn.gamma": ("0.05", 1.5),
@@ -175,6 +180,8 @@ def test_every_problem_at_once_and_unknown_or_missing_keys(capsys, tmp_path):
     ("attack.pgd.eps_list", [0.05, 2], "parameter attack.pgd.eps_list[1] is 2.0; expected a "
                                        "number in (0, 1] for the linf norm"),
     ("data.source", "folder", "parameter data.path is None; expected a raw-img folder"),
+    ("attack.autoattack.eps", 1.5, "parameter attack.autoattack.eps is 1.5; expected a number "
+                                   "in (0, 1] for the linf norm"),
     ("device", "cuda:7", "parameter device is 'cuda:7'; expected auto or cpu: this machine "
                          "has no CUDA device"),
 ])
@@ -268,6 +275,21 @@ def test_download_errors_name_the_keys(tmp_path, monkeypatch):
     with pytest.raises(DownloadError, match=r"data.source 'folder', data.path '.*empty'"):
         download.main()
     assert not (tmp_path / "data" / "raw").exists()
+
+
+def test_autoattack_budget_and_norm_follow_pgd():
+    from modelrobustness.pipeline.attack_autoattack import autoattack_settings
+
+    config, eps, norm = autoattack_settings(params())
+    assert (eps, norm) == (params()["attack"]["pgd"]["eps"], params()["attack"]["pgd"]["norm"])
+    assert config.setting("steps") == 25 and config.setting("square_queries") == 1000
+    own = _with("attack.autoattack.eps", 0.03)
+    own = _with("attack.autoattack.steps", 7, own)
+    config, eps, _ = autoattack_settings(_with("attack.pgd.norm", "l2", own))
+    assert eps == 0.03 and config.setting("steps") == 7 and config.setting("n_target_classes") == 3
+    # an L2 PGD budget above 1 is fine for PGD, but not once the norm is L-inf again
+    with pytest.raises(ParamsError, match="parameter attack.pgd.eps is 2.0"):
+        autoattack_settings(_with("attack.pgd.eps", 2.0))
 
 
 def test_squeeze_detect_needs_linf_pgd(tmp_path, monkeypatch):

@@ -20,8 +20,11 @@ from params_docs import downstream, expanded_stages, readers
 DOWNLOAD_KEYS = {"images", "classes", "skipped", "skipped_by_reason"}
 SPLIT_KEYS = {"train", "val", "test", "duplicates_removed"}
 TRAIN_KEYS = {"test_accuracy", "val_accuracy", "macro_f1", "epochs"}
-PGD_KEYS = {"clean_accuracy", "robust_accuracy", "attack_success_rate", "samples", "by_loss",
-            "mean_linf", "max_linf", "mean_l2", "max_l2"}
+PGD_KEYS = {"clean_accuracy", "robust_accuracy", "attack_success_rate", "samples",
+            "robust_accuracy_by_attack", "fooled_by", "mean_linf", "max_linf", "mean_l2",
+            "max_l2"}
+AUTOATTACK_KEYS = {"clean_accuracy", "robust_accuracy", "robust_accuracy_by_attack",
+                   "fooled_by", "attacks", "masking_evidence", "samples", "eps", "version"}
 DDN_KEYS = {"clean_accuracy", "attack_success_rate", "median_l2", "mean_l2", "samples",
             "mean_linf", "max_linf", "max_l2"}
 SQUEEZE_KEYS = {"threshold", "clean_false_positive_rate", "roc_auc", "detection_rate",
@@ -29,6 +32,7 @@ SQUEEZE_KEYS = {"threshold", "clean_false_positive_rate", "roc_auc", "detection_
 # the timing keys of each record, in metrics/timing/ (git-ignored)
 TIMING = {"train_baseline": {"train_seconds", "images_per_second"},
           "attack_pgd_baseline": {"seconds", "attack_seconds", "images_per_second"},
+          "attack_autoattack_student": {"seconds", "attack_seconds", "seconds_by_attack"},
           "attack_ddn_baseline": {"seconds", "images_per_second"},
           "squeeze_detect": {"seconds"}, "evaluate": {"seconds"}}
 DETAILS = {"download_classes": "class,images", "split_classes": "class,train,val,test",
@@ -37,10 +41,12 @@ DETAILS = {"download_classes": "class,images", "split_classes": "class,train,val
            "squeeze_detect_squeezers": "squeezer,clean_accuracy"}
 STAGES = ("download", "split", "train_baseline", "train_teacher", "train_student",
           "attack_pgd@baseline", "attack_ddn@baseline", "attack_pgd@student",
-          "attack_ddn@student", "squeeze_detect", "evaluate")
+          "attack_ddn@student", "attack_autoattack@baseline", "attack_autoattack@student",
+          "squeeze_detect", "evaluate")
 METRICS = ("download", "split", "train_baseline", "train_teacher", "train_student",
            "attack_pgd_baseline", "attack_ddn_baseline", "attack_pgd_student",
-           "attack_ddn_student", "squeeze_detect", "evaluate")
+           "attack_ddn_student", "attack_autoattack_baseline", "attack_autoattack_student",
+           "squeeze_detect", "evaluate")
 REPORT_FILES = ("robustness.md", "figures/robustness_curves.png", "figures/roc.png",
                 "figures/confusion_matrices.png", "figures/detector_scores.png",
                 "figures/examples_pgd_baseline.png", "figures/examples_ddn_student.png")
@@ -78,12 +84,16 @@ def test_pipeline_end_to_end(tiny_pipeline: tuple[Path, str]):
     assert {"threshold", "clean_false_positive_rate", "detection_rate"} <= set(
         squeeze["fixed_threshold"])
     assert 0.0 <= squeeze["threshold"] <= 2.0
-    assert isinstance(metrics["attack_pgd_student"]["gradient_masking"], bool)
     pgd_metrics, ddn_metrics = metrics["attack_pgd_baseline"], metrics["attack_ddn_baseline"]
+    aa_metrics = metrics["attack_autoattack_baseline"]
     assert PGD_KEYS <= set(pgd_metrics) and DDN_KEYS <= set(ddn_metrics)
-    assert pgd_metrics["samples"] == ddn_metrics["samples"] == 20
-    assert set(pgd_metrics["by_loss"]) == {"ce", "margin"}
-    assert pgd_metrics["robust_accuracy"] == min(pgd_metrics["by_loss"].values())
+    assert AUTOATTACK_KEYS <= set(aa_metrics)
+    assert pgd_metrics["samples"] == ddn_metrics["samples"] == aa_metrics["samples"] == 20
+    assert list(pgd_metrics["robust_accuracy_by_attack"]) == ["pgd_ce", "pgd_margin"]
+    assert pgd_metrics["robust_accuracy"] == pgd_metrics["robust_accuracy_by_attack"][
+        "pgd_margin"]
+    assert aa_metrics["attacks"] == ["apgd_ce", "apgd_t", "square"]
+    assert aa_metrics["eps"] == pgd_metrics["eps"]  # attack.autoattack.eps: null
     for m in (pgd_metrics, ddn_metrics):
         for key in ("clean_accuracy", "attack_success_rate"):
             assert 0.0 <= m[key] <= 1.0
@@ -91,7 +101,8 @@ def test_pipeline_end_to_end(tiny_pipeline: tuple[Path, str]):
     assert (repo / "plots/train_baseline/plots/metrics/val_accuracy.tsv").is_file()
     assert (repo / "plots/train_baseline/plots/sklearn/confusion_matrix.json").is_file()
     assert (repo / "metrics" / "download_skipped.csv").read_text().startswith("path,reason")
-    attacks = (("pgd", "robustness_curve.csv"), ("ddn", "accuracy_vs_l2.csv"))
+    attacks = (("pgd", "robustness_curve.csv"), ("ddn", "accuracy_vs_l2.csv"),
+               ("autoattack", "robust_accuracy_by_attack.csv"))
     for (attack, curve), model in itertools.product(attacks, ("baseline", "student")):
         folder = repo / f"plots/attack_{attack}_{model}"
         assert (folder / "examples.png").read_bytes().startswith(b"\x89PNG")
@@ -106,8 +117,15 @@ def test_pipeline_end_to_end(tiny_pipeline: tuple[Path, str]):
     summary = json.loads((repo / "reports/summary.json").read_text())
     assert set(summary["robustness"]) == {"baseline", "student"}
     assert summary["models"]["baseline"]["lipschitz_upper_bound"] > 0
-    assert metrics["evaluate"]["lipschitz_upper_bound"]["baseline"] == \
-        summary["models"]["baseline"]["lipschitz_upper_bound"]
+    for model, defense in (("baseline", "none"), ("student", "distillation")):
+        row = summary["robustness"][model][defense]
+        # the worst case over every attack is at most each stage's own
+        assert row["worst_case"] <= min(row["pgd"]["robust_accuracy"],
+                                        row["autoattack"]["robust_accuracy"]) + 1e-12
+        low, high = row["worst_case_ci"]
+        assert low <= row["worst_case"] <= high
+        assert metrics["evaluate"]["robust_accuracy"][model]["worst_case"] == row["worst_case"]
+        assert metrics["evaluate"]["gradient_masking"][model] == row["gradient_masking"]
 
     # a second repro does nothing
     again = run(repo, "dvc", "repro")
@@ -181,5 +199,6 @@ def test_pipeline_end_to_end(tiny_pipeline: tuple[Path, str]):
     # the offline template (.dvc/config plots.html_template): vega inlined, no CDN
     assert "cdn.jsdelivr" not in page and "vegaEmbed" in page
     for plot_id in ("Training_curves", "Accuracy", "Confusion_matrix", "PGD_robustness_curve",
-                    "DDN_accuracy_under_an_L2_budget", "Feature_squeezing_ROC"):
+                    "DDN_accuracy_under_an_L2_budget", "Feature_squeezing_ROC",
+                    "AutoAttack_robust_accuracy_after_each_attack"):
         assert f"#{plot_id}" in page

@@ -159,3 +159,16 @@ def test_png_bytes_round_trip():
     image = Image.open(BytesIO(png_bytes(x)))
     assert image.mode == "RGB" and image.size == (7, 5)
     assert np.array_equal(np.asarray(image).transpose(2, 0, 1), (x[0] * 255).round().numpy())
+
+
+def test_wilson_interval_known_values():
+    from modelrobustness.utils.stats import wilson_interval
+
+    # Wilson 1927 / Newcombe 1998 by hand: 18 of 300, 0 of 300, 150 of 300
+    low, high = wilson_interval(18, 300)
+    assert (round(low, 4), round(high, 4)) == (0.0383, 0.0928)
+    low, high = wilson_interval(0, 300)
+    assert low == 0.0 and round(high, 4) == 0.0126
+    low, high = wilson_interval(150, 300)
+    assert round(high - 0.5, 4) == round(0.5 - low, 4) == 0.0562
+    assert wilson_interval(0, 0) is None

@@ -10,7 +10,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..utils.checks import InvalidValue, check_choice, check_int, check_positive
+from ..utils.checks import (
+    Boolean,
+    InvalidValue,
+    Number,
+    check_choice,
+    check_int,
+    check_positive,
+)
 from ..utils.torch import eval_mode
 from .ball import NORMS, ascent_direction, boundary_start, per_sample, project
 from .base import check_inputs
@@ -184,8 +191,11 @@ def apgd(
     check_int("restarts", restarts)
     check_choice("norm", norm, NORMS)
     check_choice("loss", loss, APGD_LOSSES)
-    if not 0.0 < float(rho) <= 1.0:
-        raise InvalidValue("rho", rho, "a number in (0, 1]")
+    Number(low=0.0, high=1.0, closed_low=False)("rho", rho)
+    Boolean()("targeted", targeted)
+    Boolean()("early_stop", early_stop)
+    if target_rank is not None:
+        check_int("target_rank", target_rank, minimum=2)
     if targeted and target_rank is None:
         raise InvalidValue("target_rank", None, "an integer >= 2 with targeted=True (the "
                            "target is the class the model ranks k-th; 2 = the runner-up)")

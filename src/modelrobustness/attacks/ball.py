@@ -3,6 +3,8 @@ intersected with the [0, 1] box. Projection, random starting points, step direct
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 NORMS: tuple[str, ...] = ("linf", "l2")
@@ -35,23 +37,38 @@ def project(x_adv: torch.Tensor, x: torch.Tensor, *, eps: float, norm: str) -> t
 
 def _draw(kind: str, x: torch.Tensor, generator: torch.Generator | None,
           shape: tuple[int, ...] | None = None) -> torch.Tensor:
-    """Random numbers from ``generator`` (on its device), moved to ``x``'s device."""
+    """Random numbers from ``generator`` (on its device), moved to ``x``'s device.
+
+    Per sample, the same numbers whatever the batch: CPU ``randn`` fills blocks of 16 and
+    redraws a ragged tail, so normal draws are made in rows padded to a multiple of 16."""
     device = generator.device if generator is not None else x.device
-    draw = torch.rand if kind == "uniform" else torch.randn
-    return draw(shape or x.shape, generator=generator, device=device,
-                dtype=x.dtype).to(x.device)
+    shape = tuple(shape or x.shape)
+    if kind == "uniform":
+        values = torch.rand(shape, generator=generator, device=device, dtype=x.dtype)
+    else:
+        n, size = shape[0], math.prod(shape[1:])
+        padded = max(-(-size // 16) * 16, 16)
+        values = torch.randn((n, padded), generator=generator, device=device,
+                             dtype=x.dtype)[:, :size].reshape(shape)
+    return values.to(x.device)
 
 
 def random_start(x: torch.Tensor, *, eps: float, norm: str,
                  generator: torch.Generator | None) -> torch.Tensor:
-    """A uniform random point of the eps-ball (Madry et al. Sec. 5), clamped to the box."""
+    """A uniform random point of the eps-ball (Madry et al. Sec. 5), clamped to the box.
+
+    L2: a Gaussian direction and a radius eps * u^(1/d), u uniform, drawn in one call per
+    sample (u from one more Gaussian through its CDF), so batching changes no sample's start.
+    """
     if norm == "linf":
         delta = (_draw("uniform", x, generator) * 2 - 1) * eps
     else:
-        direction = _draw("normal", x, generator)
-        radius = _draw("uniform", x, generator, (x.shape[0],))
+        n, dims = x.shape[0], x[0].numel()
+        draws = _draw("normal", x, generator, (n, dims + 1))
+        direction = draws[:, :dims].reshape(x.shape)
+        radius = 0.5 * (1 + torch.erf(draws[:, dims] / math.sqrt(2)))
         direction = direction / flat_norm(direction).clamp_min(1e-12)
-        delta = direction * per_sample(eps * radius.pow(1.0 / x[0].numel()), x)
+        delta = direction * per_sample(eps * radius.pow(1.0 / dims), x)
     return (x + delta).clamp(0.0, 1.0)
 
 

@@ -17,7 +17,7 @@ import math
 import torch
 from torch import nn
 
-from ..utils.checks import InvalidValue, check_choice, check_int, check_positive
+from ..utils.checks import InvalidValue, Number, check_choice, check_int, check_positive
 from ..utils.torch import eval_mode
 from .ball import NORMS, flat_norm
 from .base import check_inputs
@@ -179,8 +179,7 @@ def square(
     eps = check_positive("eps", eps)
     check_int("queries", queries, minimum=0)
     check_choice("norm", norm, NORMS)
-    if not 0.0 < float(p_init) <= 1.0:
-        raise InvalidValue("p_init", p_init, "a number in (0, 1]")
+    Number(low=0.0, high=1.0, closed_low=False)("p_init", p_init)
     x, y = x.detach(), y.detach()
     n, c, h, w = x.shape
     per_step = 5 + c if norm == "l2" else 2 + c

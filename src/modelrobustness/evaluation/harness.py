@@ -50,13 +50,19 @@ class AttackOutcome:
     l2: torch.Tensor
     metrics: dict[str, Any]
     curve: list[dict[str, float]] = field(default_factory=list)
+    # ensembles: index (into the record's ``fooled_by`` names) of the attack that fooled
+    # each sample first, -1 for none
+    broken_by: torch.Tensor | None = None
 
     def artifact(self) -> dict[str, torch.Tensor]:
         """Tensors only, so ``torch.load(..., weights_only=True)`` reads it back."""
-        return {"x_adv": self.x_adv, "labels": self.labels, "indices": self.indices,
-                "clean_predictions": self.clean_predictions,
-                "clean_correct": self.clean_correct, "success": self.success,
-                "adv_predictions": self.adv_predictions, "linf": self.linf, "l2": self.l2}
+        tensors = {"x_adv": self.x_adv, "labels": self.labels, "indices": self.indices,
+                   "clean_predictions": self.clean_predictions,
+                   "clean_correct": self.clean_correct, "success": self.success,
+                   "adv_predictions": self.adv_predictions, "linf": self.linf, "l2": self.l2}
+        if self.broken_by is not None:
+            tensors["broken_by"] = self.broken_by
+        return tensors
 
 
 def attack_in_batches(attack: BatchAttack, x: torch.Tensor, y: torch.Tensor, *,

@@ -1,5 +1,5 @@
-"""The PGD evaluation behind ``attack_pgd``: the headline attack at ``eps`` with each loss,
-its per-sample worst case, and the robustness curve over ``eps_list``."""
+"""The PGD evaluation behind ``attack_pgd``: the headline attack at ``eps`` with each loss
+(their per-sample worst case), and the robustness curve over ``eps_list``."""
 
 from __future__ import annotations
 
@@ -23,10 +23,9 @@ from ..utils.checks import (
     ruled,
 )
 from ..utils.torch import predict_labels
-from .checks import gradient_masking_flag
+from .ensemble import EnsembleMember, run_ensemble
 from .harness import (
     AttackOutcome,
-    attack_clean_correct,
     norm_stats,
     perturbation_norms,
     rate,
@@ -100,63 +99,46 @@ def _curve_attack(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, eps: flo
 def evaluate_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, config: PGDConfig,
                  batch_size: int, seed: int, device: torch.device | str = "cpu"
                  ) -> AttackOutcome:
-    """PGD at ``config.eps`` with each loss on the clean-correct samples, and the curve.
+    """PGD at ``config.eps`` with each loss in turn, and the curve over ``eps_list``.
 
-    ``by_loss`` holds the robust accuracy under each loss alone; ``robust_accuracy`` is
-    their minimum. ``robust_accuracy_all_losses`` counts a sample as robust only when it
-    survives every loss (per-sample worst case, at most ``robust_accuracy``). The saved
-    adversarial image of a sample comes from the first loss (in ``losses`` order) that
-    fooled it.
+    The losses form an ensemble (:mod:`.ensemble`): each attacks only the samples the
+    earlier ones left robust, so ``robust_accuracy`` is the per-sample worst case and
+    ``robust_accuracy_by_attack`` the robust accuracy after each loss (the first loss's is
+    its own). A sample's saved image comes from the loss that fooled it.
     """
     generator = torch.Generator().manual_seed(seed)
     start = time.perf_counter()
-    clean_pred = predict_labels(model, x, batch_size=batch_size, device=device)
-    clean_correct = clean_pred == y
-    x_adv, adv_pred = x.clone(), clean_pred.clone()
-    fooled_any = torch.zeros_like(clean_correct)
-    by_loss: dict[str, float] = {}
-    success_by_loss: dict[str, float] = {}
-    for loss in config.losses:
-        attack = functools.partial(pgd, model, **config.attack_options(loss=loss),
-                                   generator=generator)
-        run = attack_clean_correct(model, x, y, attack, batch_size=batch_size, device=device,
-                                   desc=f"pgd {loss}", clean_predictions=clean_pred,
-                                   predict_batch_size=batch_size)
-        new = run.fooled & ~fooled_any
-        x_adv[new], adv_pred[new] = run.x_adv[new[run.target]], run.adv_predictions[
-            new[run.target]]
-        fooled_any |= run.fooled
-        by_loss[loss] = rate(clean_correct & ~run.fooled)
-        success_by_loss[loss] = rate(run.fooled, of=clean_correct)
+    members = [EnsembleMember(f"pgd_{loss}", functools.partial(
+        pgd, model, **config.attack_options(loss=loss), generator=generator))
+        for loss in config.losses]
+    result = run_ensemble(model, x, y, members, batch_size=batch_size, device=device)
     attack_seconds = time.perf_counter() - start
+    fooled = result.clean_correct & ~result.robust
     curve = robustness_curve(
         model, x, y, eps_list=config.eps_list,
         attack=functools.partial(_curve_attack, model, config=config, generator=generator),
-        batch_size=batch_size, device=device, known=(config.eps, fooled_any))
+        batch_size=batch_size, device=device, known=(config.eps, fooled))
     seconds = time.perf_counter() - start
-    linf, l2 = perturbation_norms(x, x_adv)
-    strongest = min(by_loss, key=lambda k: by_loss[k])
+    linf, l2 = perturbation_norms(x, result.x_adv)
     metrics = {
         "samples": len(x),
         "eps": config.eps,
         "norm": config.norm,
         "steps": config.steps,
         "losses": list(config.losses),
-        "clean_accuracy": rate(clean_correct),
-        "robust_accuracy": by_loss[strongest],
-        "attack_success_rate": success_by_loss[strongest],
-        "by_loss": by_loss,
-        "attack_success_rate_by_loss": success_by_loss,
-        "robust_accuracy_all_losses": rate(clean_correct & ~fooled_any),
-        "gradient_masking": gradient_masking_flag(by_loss),
-        **norm_stats(linf, l2, fooled_any),
+        "clean_accuracy": rate(result.clean_correct),
+        "robust_accuracy": rate(result.robust),
+        "attack_success_rate": rate(fooled, of=result.clean_correct),
+        "robust_accuracy_by_attack": result.robust_accuracy_after(),
+        "fooled_by": result.fooled_by(),
+        **norm_stats(linf, l2, fooled),
         "curve": {f"{row['eps']:g}": row["robust_accuracy"] for row in curve},
         "attack_seconds": round(attack_seconds, 3),
         "seconds": round(seconds, 3),
-        "images_per_second": round(len(x) * len(config.losses) / max(attack_seconds, 1e-9),
-                                   1),
+        "images_per_second": round(len(x) / max(attack_seconds, 1e-9), 1),
     }
-    return AttackOutcome(x_adv=x_adv, labels=y.clone(), indices=torch.arange(len(x)),
-                         clean_predictions=clean_pred, clean_correct=clean_correct,
-                         success=fooled_any, adv_predictions=adv_pred, linf=linf, l2=l2,
-                         metrics=metrics, curve=curve)
+    return AttackOutcome(x_adv=result.x_adv, labels=y.clone(), indices=torch.arange(len(x)),
+                         clean_predictions=result.clean_predictions,
+                         clean_correct=result.clean_correct, success=fooled,
+                         adv_predictions=result.adv_predictions, linf=linf, l2=l2,
+                         metrics=metrics, curve=curve, broken_by=result.broken_by)

@@ -25,5 +25,6 @@ def main(model_name: str) -> None:
                          evaluate=functools.partial(evaluate_pgd, config=config),
                          curve_columns=["eps", "robust_accuracy"],
                          title=f"PGD {config.norm} eps={config.eps:g} on {model_name}")
-    print(f"pgd@{model_name}: clean {m['clean_accuracy']:.4f}, robust {m['robust_accuracy']:.4f}"
-          f" {m['by_loss']}, {m['seconds']:.1f} s")
+    after = ", ".join(f"{k} {v:.4f}" for k, v in m["robust_accuracy_by_attack"].items())
+    print(f"pgd@{model_name}: clean {m['clean_accuracy']:.4f}, robust "
+          f"{m['robust_accuracy']:.4f} (after {after}), {m['seconds']:.1f} s")

@@ -6,27 +6,34 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
+from typing import Any
 
 import pandas as pd
 
 from ..data.prepared import load_class_names, load_split
+from ..evaluation.checks import combine
 from ..evaluation.lipschitz import lipschitz_estimates
 from ..reporting.summary import ATTACKED_MODELS, build_summary, headline
 from ..reporting.writer import ReportData, write_report
+from ..utils.checks import InvalidValue
 from ..utils.io import json_text
+from .artifacts.adversarial import read_adversarial
 from .artifacts.metrics import read_all, write_metrics
 from .artifacts.models import load_trained
 from .paths import ProjectPaths
 
 STAGE_METRICS: tuple[str, ...] = (
     "download", "split", "train_baseline", "train_teacher", "train_student",
-    *(f"attack_{attack}_{model}" for attack in ("pgd", "ddn") for model in ATTACKED_MODELS),
+    *(f"attack_{attack}_{model}" for attack in ("pgd", "autoattack", "ddn")
+      for model in ATTACKED_MODELS),
     "squeeze_detect",
 )
 # (caption, attack, model) of the example grids the report shows
 EXAMPLES: tuple[tuple[str, str, str], ...] = (
     ("PGD on the baseline", "pgd", "baseline"),
     ("PGD on the student", "pgd", "student"),
+    ("AutoAttack on the baseline", "autoattack", "baseline"),
+    ("AutoAttack on the student", "autoattack", "student"),
     ("DDN on the baseline", "ddn", "baseline"),
     ("DDN on the student", "ddn", "student"),
 )
@@ -59,6 +66,20 @@ def pgd_curves(frames: Mapping[str, pd.DataFrame]) -> dict[str, dict[str, float]
             for m, frame in frames.items()}
 
 
+def combined_robustness(paths: ProjectPaths, stage: Mapping[str, dict[str, Any]],
+                        model: str) -> dict[str, Any]:
+    """The per-sample worst case over PGD's losses and the AutoAttack ensemble on
+    ``model``, and the gradient-masking checks (:func:`~..evaluation.checks.combine`)."""
+    try:
+        return combine(pgd=read_adversarial(paths, "pgd", model),
+                       pgd_record=stage[f"attack_pgd_{model}"],
+                       autoattack=read_adversarial(paths, "autoattack", model),
+                       autoattack_record=stage[f"attack_autoattack_{model}"])
+    except InvalidValue:
+        raise ValueError(f"attack_pgd@{model} and attack_autoattack@{model} attacked "
+                         "different images: rerun both (`dvc repro`)") from None
+
+
 def main() -> None:
     paths = ProjectPaths()
     start = time.perf_counter()
@@ -67,8 +88,9 @@ def main() -> None:
     lipschitz = {m: lipschitz_estimates(load_trained(paths, m, "cpu"), x, y)
                  for m in ATTACKED_MODELS}
     data = report_data(paths)
-    summary = build_summary(read_all(paths, STAGE_METRICS), lipschitz,
-                            pgd_curves(data.pgd_curves))
+    stage = read_all(paths, STAGE_METRICS)
+    combined = {m: combined_robustness(paths, stage, m) for m in ATTACKED_MODELS}
+    summary = build_summary(stage, lipschitz, pgd_curves(data.pgd_curves), combined)
     write_report(summary, data, out_dir=paths.reports,
                  extra_files={paths.summary.name: json_text(summary)})
     write_metrics(paths, "evaluate",

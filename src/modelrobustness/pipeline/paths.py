@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # The curve file of each attack stage, under its plots folder.
-CURVE_FILES = {"pgd": "robustness_curve.csv", "ddn": "accuracy_vs_l2.csv"}
+CURVE_FILES = {"pgd": "robustness_curve.csv", "ddn": "accuracy_vs_l2.csv",
+               "autoattack": "robust_accuracy_by_attack.csv"}
 
 
 @dataclass(frozen=True)

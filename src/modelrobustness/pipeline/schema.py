@@ -14,7 +14,7 @@ from typing import Any
 
 from ..utils.checks import SEED
 from ..utils.device import DEVICE_NAME
-from . import attack_ddn, attack_pgd, detect, distill, download, split, train
+from . import attack_autoattack, attack_ddn, attack_pgd, detect, distill, download, split, train
 from .params import ATTACK_KEYS, ParamsError, Section, attack_samples, device, seed, validate
 
 PARAMS_SCHEMA = Section({
@@ -25,6 +25,7 @@ PARAMS_SCHEMA = Section({
     "model": train.MODEL_SECTION,
     "train": train.TRAIN_SECTION,
     "attack": Section({**ATTACK_KEYS, "pgd": attack_pgd.PGD_SECTION,
+                       "autoattack": attack_autoattack.AUTOATTACK_SECTION,
                        "ddn": attack_ddn.DDN_SECTION}),
     "distill": distill.DISTILL_SECTION,
     "squeeze": detect.SQUEEZE_SECTION,
@@ -36,8 +37,8 @@ PARAMS_SCHEMA = Section({
 ADAPTERS: tuple[Callable[[Mapping[str, Any]], Any], ...] = (
     seed, split.split_config, train.architecture_config, train.fit_config,
     distill.distilled_architecture, distill.temperature, attack_samples,
-    attack_pgd.pgd_config, attack_ddn.ddn_config, detect.squeeze_config,
-    detect.detector_attack_config, device,
+    attack_pgd.pgd_config, attack_autoattack.autoattack_settings, attack_ddn.ddn_config,
+    detect.squeeze_config, detect.detector_attack_config, device,
 )
 
 

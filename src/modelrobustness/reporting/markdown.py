@@ -37,9 +37,22 @@ def fmt_flag(value: bool | None) -> str:
     return DASH if value is None else ("**yes**" if value else "no")
 
 
+def fmt_interval(interval: Sequence[float] | None) -> str:
+    """A 95% interval as ``0.0383–0.0928``."""
+    return DASH if interval is None else f"{interval[0]:.4f}–{interval[1]:.4f}"
+
+
+def fmt_with_interval(value: float | None, interval: Sequence[float] | None) -> str:
+    return fmt_fraction(value) if interval is None else \
+        f"{fmt_fraction(value)} ({fmt_interval(interval)})"
+
+
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], *,
                    align: str) -> str:
     """A GitHub markdown table; ``align`` has one letter per column, ``l`` or ``r``."""
+    if len(align) != len(header) or any(len(row) != len(header) for row in rows):
+        raise ValueError(f"a table of {len(header)} columns with alignment {align!r} and "
+                         f"rows of {sorted({len(r) for r in rows})} cells")
     rule = ["---:" if a == "r" else "---" for a in align]
     lines = [header, rule, *rows]
     return "\n".join("| " + " | ".join(line) + " |" for line in lines)
@@ -52,19 +65,87 @@ SUMMARY_COLUMNS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
     ("attack", "attack", str),
     (CLEAN_ATTACKED, "clean_accuracy", fmt_fraction),
     ("robust acc.", "robust_accuracy", fmt_fraction),
+    ("95% interval", "robust_accuracy_ci", fmt_interval),
     ("attack success", "attack_success_rate", fmt_fraction),
     ("DDN median L2", "median_l2", fmt_norm),
     ("detected", "detection_rate", fmt_fraction),
     ("fooled and undetected", "undetected_success_rate", fmt_fraction),
-    ("gradient masking", "gradient_masking", fmt_flag),
 )
+# the classifiers of the headline: (model, defense, label of the defense)
+CLASSIFIERS: tuple[tuple[str, str, str], ...] = (("baseline", "none", "none"),
+                                                 ("student", "distillation", "distillation"))
+ATTACK_LABELS = {"pgd_ce": "PGD-CE", "pgd_margin": "PGD-margin", "apgd_ce": "APGD-CE",
+                 "apgd_t": "APGD-T", "square": "Square"}
+CHECK_LABELS = {
+    "gradient_free_breaks_more": "Square fools images every gradient attack missed",
+    "ce_leaves_more": "cross-entropy attacks leave >= 5 points more than the worst case",
+    "large_eps_survives": "robust accuracy above 0.10 at a very large eps",
+    "more_steps_weaker": "PGD with 100 steps leaves more than with 10",
+    "zero_gradients": "zero input gradients on >= 5% of the images",
+}
 
 
 def summary_table(summary: dict[str, Any]) -> str:
     """The model x defense x attack table (the CLI's ``report`` prints it too)."""
     rows = [[fmt(row.get(key)) for _, key, fmt in SUMMARY_COLUMNS]
             for row in summary_rows(summary)]
-    return markdown_table([c[0] for c in SUMMARY_COLUMNS], rows, align="lll" + "r" * 6 + "l")
+    return markdown_table([c[0] for c in SUMMARY_COLUMNS], rows,
+                          align="lll" + "r" * (len(SUMMARY_COLUMNS) - 3))
+
+
+def _attack_columns(row: dict[str, Any]) -> list[tuple[str, dict[str, float]]]:
+    """(attack name, ensemble row) in the order the attacks ran: PGD's, then AutoAttack's."""
+    return [(name, row[stage]) for stage in ("pgd", "autoattack")
+            for name in row[stage]["by_attack"]]
+
+
+def headline_table(summary: dict[str, Any]) -> str:
+    """Per classifier: the worst case over every attack with its interval, each attack's
+    number (after it and the attacks before it in its stage), and the masking checks."""
+    first = summary["robustness"]["baseline"]["none"]
+    names = [name for name, _ in _attack_columns(first)]
+    rows = []
+    for model, defense, label in CLASSIFIERS:
+        row = summary["robustness"][model][defense]
+        fired = [c for c, check in row["checks"].items() if check["flag"]]
+        rows.append([model, label, fmt_fraction(row["pgd"]["clean_accuracy"]),
+                     "**" + fmt_fraction(row["worst_case"]) + "**",
+                     fmt_interval(row["worst_case_ci"]),
+                     *(fmt_fraction(stage["by_attack"][name])
+                       for name, stage in _attack_columns(row)),
+                     f"**{len(fired)} of {len(row['checks'])}**" if fired else "none"])
+    header = ["model", "defense", CLEAN_ATTACKED, "worst case", "95% interval",
+              *(ATTACK_LABELS.get(n, n) for n in names), "masking checks fired"]
+    return markdown_table(header, rows, align="ll" + "r" * (3 + len(names)) + "l")
+
+
+def _evidence(name: str, check: dict[str, Any]) -> str:
+    """One check's evidence in words."""
+    if name == "gradient_free_breaks_more":
+        return f"{check['samples']} images ({fmt_fraction(check['share'])})"
+    if name == "ce_leaves_more":
+        return (f"CE {fmt_fraction(check['ce_robust_accuracy'])} vs worst case "
+                f"{fmt_fraction(check['worst_case'])}")
+    if name == "large_eps_survives":
+        return f"{fmt_fraction(check['robust_accuracy'])} at eps {check['eps']:.3g}"
+    if name == "more_steps_weaker":
+        steps = [k for k in check if k.startswith("robust_accuracy_")]
+        return ", ".join(f"{k.split('_')[2]} steps {fmt_fraction(check[k])}" for k in steps)
+    return f"{check['samples']} images ({fmt_fraction(check['share'])})"
+
+
+def checks_table(summary: dict[str, Any]) -> str:
+    """Each gradient-masking check per classifier: fired or not, and its evidence."""
+    rows = []
+    first = summary["robustness"]["baseline"]["none"]["checks"]
+    for name in [*(n for n in CHECK_LABELS if n in first), *sorted(set(first) - set(CHECK_LABELS))]:
+        cells = [CHECK_LABELS.get(name, name)]
+        for model, defense, _ in CLASSIFIERS:
+            check = summary["robustness"][model][defense]["checks"][name]
+            cells.append(f"{fmt_flag(check['flag'])}: {_evidence(name, check)}")
+        rows.append(cells)
+    return markdown_table(["gradient-masking check", *(m for m, _, _ in CLASSIFIERS)], rows,
+                          align="lll")
 
 
 def curve_table(summary: dict[str, Any]) -> str:
@@ -124,7 +205,7 @@ def setup_table(summary: dict[str, Any]) -> str:
     """What made the results: data, models, attacks and how many images they attacked."""
     setup = summary["setup"]
     data, training, pgd = setup["data"], setup["training"], setup["pgd"]
-    ddn, squeezing = setup["ddn"], setup["squeezing"]
+    ddn, squeezing, aa = setup["ddn"], setup["squeezing"], setup["autoattack"]
     channels, height, width = data["image_shape"]
     color = "gray" if channels == 1 else "RGB"
     temperature = summary["models"]["student"]["temperature"]
@@ -137,6 +218,10 @@ def setup_table(summary: dict[str, Any]) -> str:
                    f"{temperature:g}, deployed at T = 1)"],
         ["PGD", f"{pgd['norm']} eps {pgd['eps']:g}, {pgd['steps']} steps, losses "
                 f"{', '.join(pgd['losses'])}; the first {pgd['samples']} test images"],
+        ["AutoAttack", f"{aa['version']}: {aa['norm']} eps {aa['eps']:g}; APGD-CE and "
+                       f"APGD-T over the top {aa['n_target_classes']} other classes, "
+                       f"{aa['steps']} steps each; Square, {aa['square_queries']:,} queries; "
+                       f"the first {aa['samples']} test images"],
         ["DDN", f"{ddn['steps']} steps; the first {ddn['samples']} test images"],
         ["detector", f"feature squeezing on the baseline ({' + '.join(squeezing['squeezers'])})"
                      f", threshold calibrated for a false-positive rate of "
@@ -148,20 +233,6 @@ def setup_table(summary: dict[str, Any]) -> str:
     return markdown_table(["setup", ""], rows, align="ll")
 
 
-def _masking_sentence(summary: dict[str, Any]) -> str:
-    row = summary["robustness"]["student"]["distillation"]["pgd"]
-    by_loss = ", ".join(f"{loss} {fmt_fraction(v)}" for loss, v in row["by_loss"].items())
-    if row["gradient_masking"] is None:
-        verdict = "gradient masking not assessed (it needs both the ce and margin losses)"
-    elif row["gradient_masking"]:
-        verdict = ("flagged as **gradient masking**: the naive (ce) attack's robust accuracy "
-                   "is at least 5 points above the margin loss's")
-    else:
-        verdict = "not flagged as gradient masking"
-    return (f"Robust accuracy of the distilled student under PGD by loss: {by_loss}; "
-            f"{verdict}.")
-
-
 def results_markdown(summary: dict[str, Any], *, figures: str = FIGURES) -> str:
     """The report's results part (the README's "Results" section); image links relative to
     ``figures``."""
@@ -170,6 +241,18 @@ def results_markdown(summary: dict[str, Any], *, figures: str = FIGURES) -> str:
         RESULTS_BEGIN,
         "",
         setup_table(summary),
+        "",
+        headline_table(summary),
+        "",
+        "*worst case*: share of the attacked images that survive every attack at the headline "
+        "budget (per image: PGD's losses, APGD-CE, APGD-T and Square), with its 95% Wilson "
+        "interval. Each attack column is the robust accuracy after that attack *and the ones "
+        "left of it in the same stage*: within `attack_pgd` and `attack_autoattack` each "
+        "attack runs only on the images the earlier ones left robust, so PGD-CE and APGD-CE "
+        "are their own numbers. *masking checks*: the sanity checks below; any that fires "
+        "means the gradient attacks' numbers overstate robustness.",
+        "",
+        checks_table(summary),
         "",
         summary_table(summary),
         "",
@@ -180,13 +263,12 @@ def results_markdown(summary: dict[str, Any], *, figures: str = FIGURES) -> str:
         "clean-correct images fooled; *detected*: share of the successful adversarial "
         "examples the detector flags; *fooled and undetected*: share of the clean-correct "
         "images fooled without being flagged; *DDN median L2*: median norm of DDN's minimal "
-        "successful perturbations. PGD counts an image as robust only when it survives every "
-        "loss (per-sample worst case). On the detector, *PGD (plain)* and *adaptive PGD* are "
+        "successful perturbations; *95% interval*: Wilson interval of the robust accuracy. "
+        "PGD and AutoAttack count an image as robust only when it survives every attack of "
+        "the stage (per-sample worst case). On the detector, *PGD (plain)* and *adaptive PGD* are "
         "one run each on the same images with the same budget and steps: the plain one "
         "ignores the detector, the adaptive one attacks classifier and detector together "
         "(BPDA through the squeezers).",
-        "",
-        _masking_sentence(summary),
         "",
         f"![PGD and DDN robustness curves of baseline and student]({figures}/"
         "robustness_curves.png)",

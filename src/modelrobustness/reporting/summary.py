@@ -13,34 +13,42 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..utils.stats import wilson_interval
+
 # The models the report compares, in its order.
 ATTACKED_MODELS: tuple[str, ...] = ("baseline", "student")
 TRAINED_MODELS: tuple[str, ...] = ("baseline", "teacher", "student")
 
 
-def _pgd_row(pgd: dict[str, Any], *, with_masking: bool) -> dict[str, Any]:
-    """PGD's row: an image counts as robust only when it survives every loss (per-sample
-    worst case, ``robust_accuracy_all_losses``), which is also the set of adversarial
-    examples the attack stage saves. ``with_masking`` adds the classifier's
-    gradient-masking flag and its robust accuracy per loss."""
-    clean, robust = pgd["clean_accuracy"], pgd["robust_accuracy_all_losses"]
-    row = {
+def with_interval(row: dict[str, Any], samples: int) -> dict[str, Any]:
+    """``row`` with ``robust_accuracy_ci``: the 95% Wilson interval of its robust accuracy
+    over ``samples`` attacked images (None when there is no robust accuracy)."""
+    robust = row.get("robust_accuracy")
+    interval = None if robust is None else wilson_interval(round(robust * samples), samples)
+    return {**row, "robust_accuracy_ci": None if interval is None else list(interval)}
+
+
+def _ensemble_row(record: dict[str, Any]) -> dict[str, Any]:
+    """An ensemble stage's row (PGD's losses, AutoAttack's attacks): robust accuracy is the
+    per-sample worst case over its attacks (the set of adversarial examples it saves);
+    ``by_attack`` the robust accuracy after each attack (cumulative, in order: the first
+    one's is its own)."""
+    clean, robust = record["clean_accuracy"], record["robust_accuracy"]
+    return with_interval({
         "clean_accuracy": clean,
         "robust_accuracy": robust,
         "attack_success_rate": (clean - robust) / clean if clean else None,
-    }
-    if with_masking:
-        row.update(gradient_masking=pgd["gradient_masking"], by_loss=dict(pgd["by_loss"]))
-    return row
+        "by_attack": dict(record["robust_accuracy_by_attack"]),
+    }, record["samples"])
 
 
 def _ddn_row(ddn: dict[str, Any]) -> dict[str, Any]:
-    return {
+    return with_interval({
         "clean_accuracy": ddn["clean_accuracy"],
         "robust_accuracy": ddn["robust_accuracy"],
         "attack_success_rate": ddn["attack_success_rate"],
         "median_l2": ddn["median_l2"],
-    }
+    }, ddn["samples"])
 
 
 def _detected_row(row: dict[str, Any], detection_rate: float | None) -> dict[str, Any]:
@@ -54,48 +62,59 @@ def _detected_row(row: dict[str, Any], detection_rate: float | None) -> dict[str
     return {**row, "detection_rate": detection_rate, "undetected_success_rate": undetected}
 
 
-def _detector_run_row(run: dict[str, Any], clean_accuracy: float) -> dict[str, Any]:
+def _detector_run_row(run: dict[str, Any], clean_accuracy: float,
+                      samples: int) -> dict[str, Any]:
     """A PGD run of ``squeeze_detect`` (plain or adaptive) on the clean-correct attacked
     images: the classifier's numbers and the detector's."""
     misclassified = run["misclassified_rate"]
-    return {
+    return with_interval({
         "clean_accuracy": clean_accuracy,
         "attack_success_rate": misclassified,
         "robust_accuracy": None if misclassified is None else
         clean_accuracy * (1.0 - misclassified),
         "detection_rate": run["detection_rate"],
         "undetected_success_rate": run["undetected_success_rate"],
-    }
+    }, samples)
 
 
-def _robustness(stage: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _worst(combined: dict[str, Any]) -> dict[str, Any]:
+    """A classifier's per-sample worst case over every attack at the headline budget, its
+    interval and the gradient-masking checks (from the evaluate stage)."""
+    worst = combined["worst_case"]
+    return {"worst_case": worst,
+            "worst_case_ci": with_interval({"robust_accuracy": worst},
+                                           combined["samples"])["robust_accuracy_ci"],
+            "checks": combined["checks"], "gradient_masking": combined["gradient_masking"]}
+
+
+def _robustness(stage: dict[str, dict[str, Any]],
+                combined: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
     """``robustness[model][defense][attack]``: one row of the report's table each, and per
-    classifier ``worst_case``: the robust accuracy left after every attack within the
-    headline budget, per sample (the detector changes no answer: it has none of its own)."""
+    classifier ``worst_case`` (the robust accuracy left after every attack within the
+    headline budget, per sample: PGD's losses, APGD-CE, APGD-T, Square), its interval and
+    the masking checks. The detector changes no answer: it has none of its own."""
     squeeze = stage["squeeze_detect"]
-    pgd = {m: stage[f"attack_pgd_{m}"] for m in ATTACKED_MODELS}
-    ddn = {m: stage[f"attack_ddn_{m}"] for m in ATTACKED_MODELS}
     runs = squeeze["adaptive"]
-    baseline_pgd = _pgd_row(pgd["baseline"], with_masking=True)
-    clean = baseline_pgd["clean_accuracy"]
+
+    def attacks(model: str) -> dict[str, Any]:
+        return {"pgd": _ensemble_row(stage[f"attack_pgd_{model}"]),
+                "autoattack": _ensemble_row(stage[f"attack_autoattack_{model}"]),
+                "ddn": _ddn_row(stage[f"attack_ddn_{model}"]), **_worst(combined[model])}
+
+    baseline = attacks("baseline")
+    clean, samples = baseline["pgd"]["clean_accuracy"], runs["samples"]
     return {
         "baseline": {
-            "none": {"pgd": baseline_pgd, "ddn": _ddn_row(ddn["baseline"]),
-                     "worst_case": pgd["baseline"]["robust_accuracy_all_losses"]},
+            "none": baseline,
             "squeezing": {
                 # plain and adaptive PGD: the same images, budget and steps, one run each
-                "pgd_plain": _detector_run_row(runs["plain"], clean),
-                "pgd_adaptive": _detector_run_row(runs["adaptive"], clean),
+                "pgd_plain": _detector_run_row(runs["plain"], clean, samples),
+                "pgd_adaptive": _detector_run_row(runs["adaptive"], clean, samples),
                 # the detector is scored on exactly DDN's fooled images: exact
-                "ddn": _detected_row(_ddn_row(ddn["baseline"]),
-                                     squeeze["detection_rate"]["ddn"]),
+                "ddn": _detected_row(baseline["ddn"], squeeze["detection_rate"]["ddn"]),
             },
         },
-        "student": {
-            "distillation": {"pgd": _pgd_row(pgd["student"], with_masking=True),
-                             "ddn": _ddn_row(ddn["student"]),
-                             "worst_case": pgd["student"]["robust_accuracy_all_losses"]},
-        },
+        "student": {"distillation": attacks("student")},
     }
 
 
@@ -121,6 +140,7 @@ def _setup(stage: dict[str, dict[str, Any]]) -> dict[str, Any]:
     download, split = stage["download"], stage["split"]
     baseline, pgd = stage["train_baseline"], stage["attack_pgd_baseline"]
     ddn, squeeze = stage["attack_ddn_baseline"], stage["squeeze_detect"]
+    aa = stage["attack_autoattack_baseline"]
     return {
         "data": {"source": download["source"], "images": download["images"],
                  "classes": download["classes"], "image_shape": list(split["image_shape"]),
@@ -129,6 +149,9 @@ def _setup(stage: dict[str, dict[str, Any]]) -> dict[str, Any]:
                      "epochs": baseline["epochs"]},
         "pgd": {"norm": pgd["norm"], "eps": pgd["eps"], "steps": pgd["steps"],
                 "losses": list(pgd["losses"]), "samples": pgd["samples"]},
+        "autoattack": {key: aa[key] for key in ("version", "norm", "eps", "steps",
+                                                "n_target_classes", "square_queries",
+                                                "samples")} | {"attacks": list(aa["attacks"])},
         "ddn": {"steps": ddn["steps"], "samples": ddn["samples"]},
         "squeezing": {"squeezers": list(squeeze["selected_squeezers"]), "fpr": squeeze["fpr"],
                       "adaptive_steps": squeeze["adaptive"]["steps"],
@@ -165,23 +188,27 @@ def _squeezing(squeeze: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_summary(stage: dict[str, dict[str, Any]], lipschitz: dict[str, dict[str, float]],
-                  curves: Mapping[str, Mapping[str, float]]) -> dict[str, Any]:
+                  curves: Mapping[str, Mapping[str, float]],
+                  combined: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
     """The content of ``reports/summary.json`` (no timing keys; same inputs, same output).
 
     ``stage`` holds every stage record by name, ``curves`` each attacked model's PGD
-    robustness curve (``{eps as text: robust accuracy}``).
+    robustness curve (``{eps as text: robust accuracy}``), ``combined`` each attacked
+    model's per-sample worst case over every attack and its masking checks
+    (``{"samples", "worst_case", "checks", "gradient_masking"}``).
     ``robustness[model][defense][attack]`` holds, per row of the report's table:
-    ``clean_accuracy``, ``robust_accuracy`` and ``attack_success_rate`` (RobustBench's
-    definitions, from the attack stages), ``median_l2`` (DDN), ``detection_rate`` (the
-    detector at its calibrated threshold) and ``undetected_success_rate`` (fooled and not
-    flagged, over the clean-correct samples), and ``gradient_masking`` (PGD).
+    ``clean_accuracy``, ``robust_accuracy`` (with ``robust_accuracy_ci``, its 95% Wilson
+    interval) and ``attack_success_rate`` (RobustBench's definitions, from the attack
+    stages), ``by_attack`` (ensembles: robust accuracy after each attack), ``median_l2``
+    (DDN), ``detection_rate`` (the detector at its calibrated threshold) and
+    ``undetected_success_rate`` (fooled and not flagged, over the clean-correct samples).
     """
     pgd = stage["attack_pgd_baseline"]
     ddn = stage["attack_ddn_baseline"]
     return {
         "setup": _setup(stage),
         "models": _models(stage, lipschitz),
-        "robustness": _robustness(stage),
+        "robustness": _robustness(stage, combined),
         "pgd": {"eps": pgd["eps"], "norm": pgd["norm"], "steps": pgd["steps"],
                 "samples": pgd["samples"],
                 "curve": {m: dict(curves[m]) for m in ATTACKED_MODELS}},
@@ -199,17 +226,17 @@ def headline(summary: dict[str, Any]) -> dict[str, Any]:
     detector_attacks = ("pgd_plain", "pgd_adaptive", "ddn")
 
     def robust(row: dict[str, Any]) -> dict[str, Any]:
-        """PGD's robust accuracy under each loss alone, and the per-sample worst case."""
-        return {**{f"pgd_{loss}": v for loss, v in row["pgd"]["by_loss"].items()},
-                "worst_case": row["worst_case"]}
+        """The per-sample worst case over every attack, and the AutoAttack ensemble's."""
+        return {"worst_case": row["worst_case"],
+                "autoattack": row["autoattack"]["robust_accuracy"]}
 
     return {
         "test_accuracy": {role: models[role]["test_accuracy"] for role in TRAINED_MODELS},
         "attacked_clean_accuracy": {"baseline": baseline["pgd"]["clean_accuracy"],
                                     "student": student["pgd"]["clean_accuracy"]},
         "robust_accuracy": {"baseline": robust(baseline), "student": robust(student)},
-        "gradient_masking": {"baseline": baseline["pgd"]["gradient_masking"],
-                             "student": student["pgd"]["gradient_masking"]},
+        "gradient_masking": {"baseline": baseline["gradient_masking"],
+                             "student": student["gradient_masking"]},
         "median_l2": {"baseline": baseline["ddn"]["median_l2"],
                       "student": student["ddn"]["median_l2"]},
         "detector": {
@@ -220,19 +247,19 @@ def headline(summary: dict[str, Any]) -> dict[str, Any]:
                                         for a in detector_attacks},
             "roc_auc": dict(squeezing["roc_auc"]),
         },
-        "lipschitz_upper_bound": {m: models[m].get("lipschitz_upper_bound")
-                                  for m in ATTACKED_MODELS},
     }
 
 
 # (model, defense, attack, label of the defense, label of the attack)
 TABLE_ORDER: tuple[tuple[str, str, str, str, str], ...] = (
     ("baseline", "none", "pgd", "none", "PGD"),
+    ("baseline", "none", "autoattack", "none", "AutoAttack"),
     ("baseline", "none", "ddn", "none", "DDN"),
     ("baseline", "squeezing", "pgd_plain", "feature squeezing", "PGD (plain)"),
     ("baseline", "squeezing", "pgd_adaptive", "feature squeezing", "adaptive PGD (BPDA)"),
     ("baseline", "squeezing", "ddn", "feature squeezing", "DDN"),
     ("student", "distillation", "pgd", "distillation", "PGD"),
+    ("student", "distillation", "autoattack", "distillation", "AutoAttack"),
     ("student", "distillation", "ddn", "distillation", "DDN"),
 )
 
@@ -244,5 +271,5 @@ def summary_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     for model, defense, attack, defense_label, attack_label in TABLE_ORDER:
         values = summary["robustness"][model][defense][attack]
         rows.append({"model": model, "defense": defense_label, "attack": attack_label,
-                     **{k: v for k, v in values.items() if k != "by_loss"}})
+                     **{k: v for k, v in values.items() if k != "by_attack"}})
     return rows

@@ -41,10 +41,15 @@ def write_attack_outputs(paths: ProjectPaths, outcome: AttackOutcome, x: torch.T
                  outcome.adv_predictions[rows], class_names, title=title)
 
 
-def read_successful(paths: ProjectPaths, attack: str, model: str) -> torch.Tensor:
-    """The adversarial images of ``attack`` on ``model`` that fooled it."""
+def read_adversarial(paths: ProjectPaths, attack: str, model: str) -> dict[str, torch.Tensor]:
+    """The adversarial set of ``attack`` on ``model`` (tensors only)."""
     path = paths.adversarial(attack, model)
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: run `dvc repro attack_{attack}` first")
-    saved = torch.load(path, map_location="cpu", weights_only=True)
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def read_successful(paths: ProjectPaths, attack: str, model: str) -> torch.Tensor:
+    """The adversarial images of ``attack`` on ``model`` that fooled it."""
+    saved = read_adversarial(paths, attack, model)
     return saved["x_adv"][saved["success"]]
