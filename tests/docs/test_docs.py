@@ -28,13 +28,17 @@ def test_every_key_has_a_meaning_in_params_yaml():
 
 def test_rerun_sets_follow_the_outputs():
     stages = expanded_stages(yaml.safe_load((ROOT / "dvc.yaml").read_text()))
+    # AutoAttack's budget defaults to PGD's: its stages read the key too
     assert readers(stages, "attack.pgd.eps") == {"attack_pgd@baseline", "attack_pgd@student",
-                                                  "squeeze_detect"}
+                                                  "attack_autoattack@baseline",
+                                                  "attack_autoattack@student", "squeeze_detect"}
+    assert readers(stages, "attack.pgd.steps") == {"attack_pgd@baseline", "attack_pgd@student",
+                                                    "squeeze_detect"}
     assert readers(stages, "train.augment.flip") == {"train_baseline", "train_teacher",
                                                       "train_student"}
     # the student's branch only: the baseline's attacks and the detector stay
     assert downstream(stages, readers(stages, "distill.temperature")) == {
-        "train_teacher", "train_student", "attack_pgd@student", "attack_ddn@student",
-        "evaluate"}
+        "train_teacher", "train_student", "attack_pgd@student", "attack_autoattack@student",
+        "attack_ddn@student", "evaluate"}
     assert downstream(stages, {"download"}) == set(stages)
     assert downstream(stages, {"evaluate"}) == {"evaluate"}
