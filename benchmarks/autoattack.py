@@ -340,6 +340,7 @@ def main() -> None:
             if reference is None or ours is None:
                 continue
             points = 100 * (ours["robust_accuracy"] - reference["robust_accuracy"])
+            points = round(points, 6)  # 0.65 - 0.64 is 1.0000000000000009 points
             speedup = ratio(reference["seconds"], ours["seconds"])
             goal = {"model": name, "eps": eps, "method": method,
                     "robust_accuracy_points_above_reference": round(points, 2),
