@@ -27,7 +27,7 @@ def test_evaluate_pgd_metrics_match_samples(toy_classifier):
     out = evaluate_pgd(model, x, y, config=SETTINGS, batch_size=64, seed=0)
     m = out.metrics
     by_attack = m["robust_accuracy_by_attack"]
-    assert list(by_attack) == ["pgd_ce", "pgd_margin"]
+    assert list(by_attack) == m["attacks"] == ["pgd_ce", "pgd_margin"]
     # cumulative: each loss attacks what the earlier left, the last is the worst case
     assert by_attack["pgd_margin"] <= by_attack["pgd_ce"]
     assert m["robust_accuracy"] == by_attack["pgd_margin"]
@@ -127,3 +127,15 @@ def test_no_clean_correct_sample(toy_classifier):
         assert out.metrics["clean_accuracy"] == 0.0
         assert out.metrics["attack_success_rate"] == 0.0
         assert not bool(out.success.any())
+
+
+def test_evaluate_pgd_records_the_order_the_losses_ran(toy_classifier):
+    """The records' JSON sorts keys: ``attacks`` keeps the order, margin first here."""
+    model, x, y = toy_classifier
+    m = evaluate_pgd(model, x, y, config=pgd_config(
+        eps=0.05, eps_list=(0.05,), steps=10, step_size=0.01, losses=("margin", "ce")),
+        batch_size=64, seed=0).metrics
+    assert m["attacks"] == ["pgd_margin", "pgd_ce"]
+    by_attack = m["robust_accuracy_by_attack"]
+    assert by_attack["pgd_ce"] <= by_attack["pgd_margin"]  # ce ran on margin's survivors
+    assert m["robust_accuracy"] == by_attack["pgd_ce"]

@@ -97,7 +97,7 @@ def assert_report_matches_metrics(report: str, root: Path) -> None:
 
     def stage_row(record: dict) -> dict[str, str]:
         """An ensemble stage's row: its robust accuracy is the last attack's cumulative."""
-        robust = list(record["robust_accuracy_by_attack"].values())[-1]
+        robust = record["robust_accuracy_by_attack"][record["attacks"][-1]]
         clean = record["clean_accuracy"]
         return _row(clean, robust, (clean - robust) / clean if clean else None, n=n)
 

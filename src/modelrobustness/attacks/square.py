@@ -77,25 +77,25 @@ def _signs(u: torch.Tensor) -> torch.Tensor:
     return torch.where(u < 0.5, -1.0, 1.0).to(u.dtype)
 
 
+def _square_index(rows: torch.Tensor, cols: torch.Tensor, side: int
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Advanced indices (batch, row, column) of the per-sample squares with top-left
+    corners (rows, cols), for a channels-last N x H x W x C view."""
+    offsets = torch.arange(side, device=rows.device)
+    batch = torch.arange(rows.shape[0], device=rows.device)[:, None, None]
+    return (batch, (rows[:, None] + offsets)[:, :, None], (cols[:, None] + offsets)[:, None, :])
+
+
 def _gather(t: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, side: int) -> torch.Tensor:
     """The per-sample squares of ``t`` (N x C x H x W) as N x C x side x side."""
-    offsets = torch.arange(side, device=t.device)
-    r = (rows[:, None] + offsets)[:, :, None]
-    c = (cols[:, None] + offsets)[:, None, :]
-    batch = torch.arange(t.shape[0], device=t.device)[:, None, None]
-    return t.permute(0, 2, 3, 1)[batch, r, c].permute(0, 3, 1, 2)
+    return t.permute(0, 2, 3, 1)[_square_index(rows, cols, side)].permute(0, 3, 1, 2)
 
 
 def _scatter(t: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor,
              values: torch.Tensor) -> torch.Tensor:
     """``t`` with the per-sample squares at (rows, cols) replaced by ``values``."""
-    side = values.shape[-1]
-    offsets = torch.arange(side, device=t.device)
-    r = (rows[:, None] + offsets)[:, :, None]
-    c = (cols[:, None] + offsets)[:, None, :]
-    batch = torch.arange(t.shape[0], device=t.device)[:, None, None]
     out = t.permute(0, 2, 3, 1).clone()
-    out[batch, r, c] = values.permute(0, 2, 3, 1)
+    out[_square_index(rows, cols, values.shape[-1])] = values.permute(0, 2, 3, 1)
     return out.permute(0, 3, 1, 2).contiguous()
 
 

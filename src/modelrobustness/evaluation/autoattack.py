@@ -22,8 +22,8 @@ from ..attacks.square import square
 from ..utils.checks import Integer, Nullable, OneOf, check_fields, ruled
 from ..utils.torch import predict_logits
 from .checks import masking_evidence
-from .ensemble import EnsembleMember, run_ensemble
-from .harness import AttackOutcome, norm_stats, perturbation_norms, rate
+from .ensemble import EnsembleMember, ensemble_outcome, run_ensemble
+from .harness import AttackOutcome
 from .pgd import BUDGET
 
 # what each version runs: APGD iterations, APGD-T target classes, Square iterations
@@ -89,9 +89,7 @@ def evaluate_autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     attack_seconds = time.perf_counter() - start
     evidence = masking_evidence(model, x, y, eps=eps, norm=norm, batch_size=batch_size,
                                 device=device, clean_correct=result.clean_correct)
-    fooled = result.clean_correct & ~result.robust
-    linf, l2 = perturbation_norms(x, result.x_adv)
-    metrics = {
+    settings = {
         "samples": len(x),
         "eps": eps,
         "norm": norm,
@@ -99,23 +97,12 @@ def evaluate_autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
         "steps": config.setting("steps"),
         "n_target_classes": config.setting("n_target_classes"),
         "square_queries": config.setting("square_queries"),
-        "attacks": result.names,
-        "clean_accuracy": rate(result.clean_correct),
-        "robust_accuracy": rate(result.robust),
-        "attack_success_rate": rate(fooled, of=result.clean_correct),
-        "robust_accuracy_by_attack": result.robust_accuracy_after(),
-        "fooled_by": result.fooled_by(),
         "masking_evidence": evidence,
-        **norm_stats(linf, l2, fooled),
         "seconds_by_attack": result.seconds,
         "attack_seconds": round(attack_seconds, 3),
         "seconds": round(time.perf_counter() - start, 3),
     }
-    curve = [{"attack": name, "robust_accuracy": value}
-             for name, value in [("clean", metrics["clean_accuracy"]),
-                                 *metrics["robust_accuracy_by_attack"].items()]]
-    return AttackOutcome(x_adv=result.x_adv, labels=y.clone(), indices=torch.arange(len(x)),
-                         clean_predictions=result.clean_predictions,
-                         clean_correct=result.clean_correct, success=fooled,
-                         adv_predictions=result.adv_predictions, linf=linf, l2=l2,
-                         metrics=metrics, curve=curve, broken_by=result.broken_by)
+    after = result.robust_accuracy_after()
+    curve = [{"attack": "clean", "robust_accuracy": float(result.clean_correct.double().mean())},
+             *({"attack": name, "robust_accuracy": after[name]} for name in result.names)]
+    return ensemble_outcome(result, x, y, metrics=settings, curve=curve)

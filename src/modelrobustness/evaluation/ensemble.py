@@ -11,12 +11,20 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..utils.torch import predict_labels
-from .harness import BatchAttack, attack_in_batches
+from .harness import (
+    AttackOutcome,
+    BatchAttack,
+    attack_in_batches,
+    norm_stats,
+    perturbation_norms,
+    rate,
+)
 
 NOT_BROKEN = -1  # ``broken_by`` of a sample no attack fooled (or that was never correct)
 
@@ -97,3 +105,28 @@ def run_ensemble(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                           clean_correct=clean_correct, robust=robust, broken_by=broken_by,
                           x_adv=x_adv, adv_predictions=adv_predictions,
                           seconds={k: round(v, 3) for k, v in seconds.items()})
+
+
+def ensemble_outcome(result: EnsembleResult, x: torch.Tensor, y: torch.Tensor, *,
+                     metrics: dict[str, Any], curve: list[dict[str, Any]]) -> AttackOutcome:
+    """An ensemble stage's outcome: ``metrics`` (settings, timing) with what every ensemble
+    reports added: ``attacks`` (the order: the stage records' JSON sorts keys, so
+    ``robust_accuracy_by_attack`` and ``fooled_by`` are read in this order), clean and robust
+    accuracy, success rate, after-each and first-to-fool counts, the perturbations' norms."""
+    fooled = result.clean_correct & ~result.robust
+    linf, l2 = perturbation_norms(x, result.x_adv)
+    metrics = {
+        **metrics,
+        "attacks": list(result.names),
+        "clean_accuracy": rate(result.clean_correct),
+        "robust_accuracy": rate(result.robust),
+        "attack_success_rate": rate(fooled, of=result.clean_correct),
+        "robust_accuracy_by_attack": result.robust_accuracy_after(),
+        "fooled_by": result.fooled_by(),
+        **norm_stats(linf, l2, fooled),
+    }
+    return AttackOutcome(x_adv=result.x_adv, labels=y.clone(), indices=torch.arange(len(x)),
+                         clean_predictions=result.clean_predictions,
+                         clean_correct=result.clean_correct, success=fooled,
+                         adv_predictions=result.adv_predictions, linf=linf, l2=l2,
+                         metrics=metrics, curve=curve, broken_by=result.broken_by)

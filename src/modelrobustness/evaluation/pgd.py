@@ -23,12 +23,9 @@ from ..utils.checks import (
     ruled,
 )
 from ..utils.torch import predict_labels
-from .ensemble import EnsembleMember, run_ensemble
+from .ensemble import EnsembleMember, ensemble_outcome, run_ensemble
 from .harness import (
     AttackOutcome,
-    norm_stats,
-    perturbation_norms,
-    rate,
     robustness_curve,
 )
 
@@ -119,26 +116,15 @@ def evaluate_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, config: 
         attack=functools.partial(_curve_attack, model, config=config, generator=generator),
         batch_size=batch_size, device=device, known=(config.eps, fooled))
     seconds = time.perf_counter() - start
-    linf, l2 = perturbation_norms(x, result.x_adv)
-    metrics = {
+    settings = {
         "samples": len(x),
         "eps": config.eps,
         "norm": config.norm,
         "steps": config.steps,
         "losses": list(config.losses),
-        "clean_accuracy": rate(result.clean_correct),
-        "robust_accuracy": rate(result.robust),
-        "attack_success_rate": rate(fooled, of=result.clean_correct),
-        "robust_accuracy_by_attack": result.robust_accuracy_after(),
-        "fooled_by": result.fooled_by(),
-        **norm_stats(linf, l2, fooled),
         "curve": {f"{row['eps']:g}": row["robust_accuracy"] for row in curve},
         "attack_seconds": round(attack_seconds, 3),
         "seconds": round(seconds, 3),
         "images_per_second": round(len(x) / max(attack_seconds, 1e-9), 1),
     }
-    return AttackOutcome(x_adv=result.x_adv, labels=y.clone(), indices=torch.arange(len(x)),
-                         clean_predictions=result.clean_predictions,
-                         clean_correct=result.clean_correct, success=fooled,
-                         adv_predictions=result.adv_predictions, linf=linf, l2=l2,
-                         metrics=metrics, curve=curve, broken_by=result.broken_by)
+    return ensemble_outcome(result, x, y, metrics=settings, curve=curve)

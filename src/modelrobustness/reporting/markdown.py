@@ -96,7 +96,7 @@ def summary_table(summary: dict[str, Any]) -> str:
 def _attack_columns(row: dict[str, Any]) -> list[tuple[str, dict[str, float]]]:
     """(attack name, ensemble row) in the order the attacks ran: PGD's, then AutoAttack's."""
     return [(name, row[stage]) for stage in ("pgd", "autoattack")
-            for name in row[stage]["by_attack"]]
+            for name in row[stage]["attacks"]]
 
 
 def headline_table(summary: dict[str, Any]) -> str:

@@ -38,6 +38,7 @@ def _ensemble_row(record: dict[str, Any]) -> dict[str, Any]:
         "clean_accuracy": clean,
         "robust_accuracy": robust,
         "attack_success_rate": (clean - robust) / clean if clean else None,
+        "attacks": list(record["attacks"]),  # the order (JSON sorts by_attack's keys)
         "by_attack": dict(record["robust_accuracy_by_attack"]),
     }, record["samples"])
 
@@ -271,5 +272,5 @@ def summary_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     for model, defense, attack, defense_label, attack_label in TABLE_ORDER:
         values = summary["robustness"][model][defense][attack]
         rows.append({"model": model, "defense": defense_label, "attack": attack_label,
-                     **{k: v for k, v in values.items() if k != "by_attack"}})
+                     **{k: v for k, v in values.items() if k not in ("attacks", "by_attack")}})
     return rows
