@@ -9,6 +9,7 @@ from typing import Any
 from ..data.prepared import load_split
 from ..evaluation.detection import SqueezeConfig, evaluate_squeezing
 from ..evaluation.pgd import PGDConfig
+from ..models.inference import inference_copy
 from ..reporting.figures import score_histogram, score_histogram_png
 from ..utils.io import atomic_write_text, file_sha256, table_csv
 from .artifacts.adversarial import read_successful
@@ -53,7 +54,7 @@ def main() -> None:
     config, attack_config = squeeze_config(params), detector_attack_config(params)
     samples, batch_size = attack_samples(params)
     run_device = device(params)
-    model = load_trained(paths, DETECTOR_MODEL, run_device)
+    model = inference_copy(load_trained(paths, DETECTOR_MODEL, run_device), device=run_device)
     test = load_split(paths.prepared, "test")
     adversarial = {name: read_successful(paths, name, DETECTOR_MODEL) for name in ATTACKS}
     outcome = evaluate_squeezing(

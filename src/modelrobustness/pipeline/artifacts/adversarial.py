@@ -8,10 +8,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from torch import nn
 
 from ...data.prepared import load_class_names, load_split
 from ...evaluation.harness import AttackOutcome
-from ...models.classifier import Classifier
+from ...models.inference import inference_copy
 from ...reporting.figures import example_grid, pick_examples
 from ...utils.io import atomic_write_bytes, atomic_write_text, table_csv, tensors_to_bytes
 from ..paths import ProjectPaths
@@ -20,10 +21,10 @@ from .models import load_trained
 
 def read_attack_inputs(paths: ProjectPaths, model: str, samples: int,
                        device: torch.device | str
-                       ) -> tuple[Classifier, torch.Tensor, torch.Tensor, list[str]]:
-    """``models/<model>.pt`` on ``device``, the first ``samples`` test images and labels
-    (CPU) and the class names."""
-    classifier = load_trained(paths, model, device)
+                       ) -> tuple[nn.Module, torch.Tensor, torch.Tensor, list[str]]:
+    """``models/<model>.pt`` on ``device`` (its inference copy: the same function, faster),
+    the first ``samples`` test images and labels (CPU) and the class names."""
+    classifier = inference_copy(load_trained(paths, model, device), device=device)
     x, y = load_split(paths.prepared, "test")
     return classifier, x[:samples], y[:samples], load_class_names(paths.prepared)
 
