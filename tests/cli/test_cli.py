@@ -366,7 +366,8 @@ def test_attack_and_predict_reject_bad_options(tiny_pipeline, images, tmp_path, 
         ([*pgd, "--device", "tpu"], "--device is 'tpu'; expected auto, cpu, cuda, cuda:N or "
                                     "mps"),
         ([*pgd, "--model", "teacher2"], "--model is 'teacher2'; expected one of baseline, "
-                                        "teacher, student or the path of a checkpoint"),
+                                        "teacher, student, adversarial or the path of a "
+                                        "checkpoint"),
     ]
     if not torch.cuda.is_available():
         cases.append(([*pgd, "--device", "cuda"], "--device is 'cuda'; expected auto or cpu: "

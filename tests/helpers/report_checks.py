@@ -86,14 +86,17 @@ def assert_report_matches_metrics(report: str, root: Path) -> None:
     m = {p.stem: json.loads(p.read_text()) for p in (root / "metrics").glob("*.json")}
     summary = json.loads((root / "reports/summary.json").read_text())
     tables = markdown_tables(report)
-    pgd_b, pgd_s = m["attack_pgd_baseline"], m["attack_pgd_student"]
-    ddn_b, ddn_s = m["attack_ddn_baseline"], m["attack_ddn_student"]
+    pgd_b, ddn_b = m["attack_pgd_baseline"], m["attack_ddn_baseline"]
     sq = m["squeeze_detect"]
     runs = sq["adaptive"]
     det_ddn = sq["detection_rate"]["ddn"]
 
-    aa_b, aa_s = m["attack_autoattack_baseline"], m["attack_autoattack_student"]
+    aa_b = m["attack_autoattack_baseline"]
     n = pgd_b["samples"]
+    # (model, defense key, defense label) of each classifier the report compares
+    classifiers = (("baseline", "none", "none"), ("student", "distillation", "distillation"),
+                   ("adversarial", "adversarial_training", "adversarial training"))
+    defense_of = {model: defense for model, defense, _ in classifiers}
 
     def stage_row(record: dict) -> dict[str, str]:
         """An ensemble stage's row: its robust accuracy is the last attack's cumulative."""
@@ -108,8 +111,7 @@ def assert_report_matches_metrics(report: str, root: Path) -> None:
         """Robust under PGD's losses and under AutoAttack, per image, from the saved sets
         (DVC-cached: a fresh clone without a DVC remote has none; then the summary's)."""
         if not (root / "data/adversarial/pgd_baseline.pt").is_file():
-            defense = "none" if model == "baseline" else "distillation"
-            return summary["robustness"][model][defense]["worst_case"]
+            return summary["robustness"][model][defense_of[model]]["worst_case"]
         pgd, aa = saved("pgd", model), saved("autoattack", model)
         return float((pgd["clean_correct"] & ~pgd["success"] & ~aa["success"]).double().mean())
 
@@ -135,12 +137,15 @@ def assert_report_matches_metrics(report: str, root: Path) -> None:
             ddn_b["clean_accuracy"], ddn_b["robust_accuracy"], ddn_b["attack_success_rate"],
             ddn_b["median_l2"], detected=det_ddn,
             undetected=undetected(ddn_b["attack_success_rate"], det_ddn), n=n),
-        ("student", "distillation", "PGD"): stage_row(pgd_s),
-        ("student", "distillation", "AutoAttack"): stage_row(aa_s),
-        ("student", "distillation", "DDN"): _row(
-            ddn_s["clean_accuracy"], ddn_s["robust_accuracy"], ddn_s["attack_success_rate"],
-            ddn_s["median_l2"], n=n),
     }
+    for model, _, label in classifiers[1:]:
+        ddn = m[f"attack_ddn_{model}"]
+        expected |= {
+            (model, label, "PGD"): stage_row(m[f"attack_pgd_{model}"]),
+            (model, label, "AutoAttack"): stage_row(m[f"attack_autoattack_{model}"]),
+            (model, label, "DDN"): _row(ddn["clean_accuracy"], ddn["robust_accuracy"],
+                                        ddn["attack_success_rate"], ddn["median_l2"], n=n),
+        }
     rows = {(r.pop("model"), r.pop("defense"), r.pop("attack")): r
             for r in table_with(tables, "fooled and undetected")}
     assert rows == expected
@@ -176,20 +181,19 @@ def assert_report_matches_metrics(report: str, root: Path) -> None:
     labels = {"pgd_ce": "PGD-CE", "pgd_margin": "PGD-margin", "apgd_ce": "APGD-CE",
               "apgd_t": "APGD-T", "square": "Square"}
     headline = {r["model"]: r for r in table_with(tables, "worst case")}
-    for model, defense, pgd, aa in (("baseline", "none", pgd_b, aa_b),
-                                    ("student", "distillation", pgd_s, aa_s)):
+    for model, defense, label in classifiers:
+        pgd, aa = m[f"attack_pgd_{model}"], m[f"attack_autoattack_{model}"]
         worst = worst_case(model)
         checks = summary["robustness"][model][defense]["checks"]
         fired = sum(bool(c["flag"]) for c in checks.values())
         assert headline[model] == {
-            "model": model, "defense": defense,
+            "model": model, "defense": label,
             "clean acc. (attacked images)": f4(pgd["clean_accuracy"]),
             "worst case": f"**{f4(worst)}**", "95% interval": wilson(worst, n),
             **{labels[k]: f4(v) for k, v in pgd["robust_accuracy_by_attack"].items()},
             **{labels[k]: f4(v) for k, v in aa["robust_accuracy_by_attack"].items()},
             "masking checks fired": f"**{fired} of {len(checks)}**" if fired else "none"}
-        assert m["evaluate"]["robust_accuracy"][model] == {
-            "worst_case": worst, "autoattack": aa["robust_accuracy"]}
+        assert m["evaluate"]["robust_accuracy"][model] == worst
         assert m["evaluate"]["gradient_masking"][model] == bool(fired)
     verdicts = {r["gradient-masking check"]: r for r in table_with(tables,
                                                                    "gradient-masking check")}
@@ -201,7 +205,7 @@ def assert_report_matches_metrics(report: str, root: Path) -> None:
                    "PGD with 100 steps leaves more than with 10": "more_steps_weaker",
                    "zero input gradients on >= 5% of the images": "zero_gradients"}
     assert set(verdicts) == set(check_names)
-    for model, defense in (("baseline", "none"), ("student", "distillation")):
+    for model, defense, _ in classifiers:
         checks = summary["robustness"][model][defense]["checks"]
         for label, row in verdicts.items():
             assert row[model].split(":")[0] == flag(checks[check_names[label]]["flag"])
@@ -209,6 +213,14 @@ def assert_report_matches_metrics(report: str, root: Path) -> None:
     # the sentences around the tables
     assert f"share of the {pgd_b['samples']} attacked test images classified correctly" in report
     assert f"teacher on {f4(m['train_student']['teacher_agreement'])} of the test" in report
+    adv = m["train_adversarial"]
+    assert (f"kept epoch {adv['best_epoch']}, the one with the highest robust accuracy under "
+            f"PGD-10 on {adv['val_images']} validation images: "
+            f"{f4(adv['val_robust_accuracy'])} (clean {f4(adv['val_subset_accuracy'])}, FGSM "
+            f"{f4(adv['val_fgsm_accuracy'])}); on the first {adv['test_images']} test images "
+            f"{f4(adv['test_robust_accuracy'])} under PGD-10 (clean "
+            f"{f4(adv['test_subset_accuracy'])})") in report
+    assert ("**catastrophic overfitting**" in report) == bool(adv["collapsed_epochs"])
 
     curve = {r["eps"]: r for r in table_with(tables, "eps")}
     for model, values in _curves(root).items():
@@ -218,13 +230,13 @@ def assert_report_matches_metrics(report: str, root: Path) -> None:
 
     test_column = f"test accuracy (all {split['test']} test images)"
     models = {r["model"]: r for r in table_with(tables, test_column)}
-    for role in ("baseline", "teacher", "student"):
+    for role in ("baseline", "teacher", "student", "adversarial"):
         assert models[role][test_column] == f4(m[f"train_{role}"]["test_accuracy"])
         assert models[role]["macro F1"] == f4(m[f"train_{role}"]["macro_f1"])
 
     lipschitz = {r["model"]: r for r in table_with(tables, "local estimate: largest "
                                                     "margin-gradient norm")}
-    for model in ("baseline", "student"):
+    for model, _, _ in classifiers:
         values = summary["models"][model]
         assert lipschitz[model]["upper bound: product of layer norms"] == \
             f"{values['lipschitz_upper_bound']:.3g}"

@@ -71,6 +71,13 @@ BAD: dict[str, tuple[Any, Any]] = {
     "attack.ddn.init_norm": ("1", 0),
     "attack.ddn.gamma": ("0.05", 1.5),
     "attack.ddn.levels": ("256", 1),
+    "adversarial.method": (1, "free"),
+    "adversarial.eps": ("0.1", 0),
+    "adversarial.alpha": ("0.1", -0.1),
+    "adversarial.steps": (7.5, 0),
+    "adversarial.beta": ("6", -1),
+    "adversarial.warmup_epochs": ("4", -1),
+    "adversarial.val_samples": (200.0, 0),
     "distill.temperature": ("20", 0),
     "distill.model": ("vgg", {"width": 0}),
     "squeeze.squeezers": ("bit_depth:1", ["blur:3"]),
@@ -182,6 +189,10 @@ def test_every_problem_at_once_and_unknown_or_missing_keys(capsys, tmp_path):
     ("data.source", "folder", "parameter data.path is None; expected a raw-img folder"),
     ("attack.autoattack.eps", 1.5, "parameter attack.autoattack.eps is 1.5; expected a number "
                                    "in (0, 1] for the linf norm"),
+    ("adversarial.eps", 1.5, "parameter adversarial.eps is 1.5; expected a number in (0, 1] "
+                             "for the linf norm"),
+    ("adversarial.warmup_epochs", 12, "parameter adversarial.warmup_epochs is 12.0; expected "
+                                      "below train.epochs = 12"),
     ("device", "cuda:7", "parameter device is 'cuda:7'; expected auto or cpu: this machine "
                          "has no CUDA device"),
 ])
@@ -290,6 +301,20 @@ def test_autoattack_budget_and_norm_follow_pgd():
     # an L2 PGD budget above 1 is fine for PGD, but not once the norm is L-inf again
     with pytest.raises(ParamsError, match="parameter attack.pgd.eps is 2.0"):
         autoattack_settings(_with("attack.pgd.eps", 2.0))
+
+
+def test_adversarial_budget_and_norm_follow_pgd():
+    from modelrobustness.pipeline.adversarial import adversarial_settings
+
+    config, val_samples = adversarial_settings(params())
+    pgd = params()["attack"]["pgd"]
+    assert (config.eps, config.norm) == (pgd["eps"], pgd["norm"])
+    assert config.method == params()["adversarial"]["method"] and val_samples >= 1
+    own = _with("adversarial.eps", 0.03)
+    config, _ = adversarial_settings(_with("attack.pgd.norm", "l2", own))
+    assert (config.eps, config.norm) == (0.03, "l2")
+    with pytest.raises(ParamsError, match="parameter attack.pgd.eps is 2.0"):
+        adversarial_settings(_with("attack.pgd.eps", 2.0))
 
 
 def test_squeeze_detect_needs_linf_pgd(tmp_path, monkeypatch):

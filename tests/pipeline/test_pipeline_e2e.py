@@ -39,14 +39,18 @@ DETAILS = {"download_classes": "class,images", "split_classes": "class,train,val
            "train_baseline_classes": "class,precision,recall,f1,support",
            "squeeze_detect_subsets": "squeezers,detection_rate",
            "squeeze_detect_squeezers": "squeezer,clean_accuracy"}
+ATTACKED = ("baseline", "student", "adversarial")
 STAGES = ("download", "split", "train_baseline", "train_teacher", "train_student",
-          "attack_pgd@baseline", "attack_ddn@baseline", "attack_pgd@student",
-          "attack_ddn@student", "attack_autoattack@baseline", "attack_autoattack@student",
+          "train_adversarial",
+          *(f"attack_{a}@{m}" for a in ("pgd", "autoattack", "ddn") for m in ATTACKED),
           "squeeze_detect", "evaluate")
 METRICS = ("download", "split", "train_baseline", "train_teacher", "train_student",
-           "attack_pgd_baseline", "attack_ddn_baseline", "attack_pgd_student",
-           "attack_ddn_student", "attack_autoattack_baseline", "attack_autoattack_student",
+           "train_adversarial",
+           *(f"attack_{a}_{m}" for a in ("pgd", "autoattack", "ddn") for m in ATTACKED),
            "squeeze_detect", "evaluate")
+ADVERSARIAL_KEYS = {"method", "eps", "alpha", "val_robust_accuracy", "val_fgsm_accuracy",
+                    "test_robust_accuracy", "catastrophic_overfitting", "collapsed_epochs",
+                    "robust_overfitting_drop", "selected_by"}
 REPORT_FILES = ("robustness.md", "figures/robustness_curves.png", "figures/roc.png",
                 "figures/confusion_matrices.png", "figures/detector_scores.png",
                 "figures/examples_pgd_baseline.png", "figures/examples_ddn_student.png")
@@ -73,11 +77,18 @@ def test_pipeline_end_to_end(tiny_pipeline: tuple[Path, str]):
     for name, header in DETAILS.items():
         lines = (repo / f"metrics/{name}.csv").read_text().splitlines()
         assert lines[0] == header and len(lines) > 1, name
-    for role in ("baseline", "teacher", "student"):
+    for role in ("baseline", "teacher", "student", "adversarial"):
         assert TRAIN_KEYS <= set(metrics[f"train_{role}"])
         for key in ("test_accuracy", "val_accuracy", "macro_f1"):
             assert 0.0 <= metrics[f"train_{role}"][key] <= 1.0
     assert "teacher_agreement" in metrics["train_student"]
+    adversarial = metrics["train_adversarial"]
+    assert ADVERSARIAL_KEYS <= set(adversarial)
+    assert adversarial["method"] == "fgsm_rs" and adversarial["eps"] == 0.1
+    assert 0.0 <= adversarial["test_robust_accuracy"] <= adversarial["test_subset_accuracy"]
+    curves = repo / "plots/train_adversarial/plots/metrics"
+    for name in ("val_robust_accuracy", "val_fgsm_accuracy", "val_accuracy"):
+        assert len((curves / f"{name}.tsv").read_text().splitlines()) == 4, name  # 3 epochs
     squeeze = metrics["squeeze_detect"]
     assert SQUEEZE_KEYS <= set(squeeze)
     assert set(squeeze["detection_rate"]) == set(squeeze["roc_auc"]) == {"pgd", "ddn"}
@@ -104,7 +115,7 @@ def test_pipeline_end_to_end(tiny_pipeline: tuple[Path, str]):
     assert (repo / "metrics" / "download_skipped.csv").read_text().startswith("path,reason")
     attacks = (("pgd", "robustness_curve.csv"), ("ddn", "accuracy_vs_l2.csv"),
                ("autoattack", "robust_accuracy_by_attack.csv"))
-    for (attack, curve), model in itertools.product(attacks, ("baseline", "student")):
+    for (attack, curve), model in itertools.product(attacks, ATTACKED):
         folder = repo / f"plots/attack_{attack}_{model}"
         assert (folder / "examples.png").read_bytes().startswith(b"\x89PNG")
         assert len((folder / curve).read_text().splitlines()) > 2
@@ -116,16 +127,17 @@ def test_pipeline_end_to_end(tiny_pipeline: tuple[Path, str]):
     for name in REPORT_FILES[1:]:
         assert (repo / "reports" / name).read_bytes().startswith(b"\x89PNG"), name
     summary = json.loads((repo / "reports/summary.json").read_text())
-    assert set(summary["robustness"]) == {"baseline", "student"}
+    assert set(summary["robustness"]) == set(ATTACKED)
     assert summary["models"]["baseline"]["lipschitz_upper_bound"] > 0
-    for model, defense in (("baseline", "none"), ("student", "distillation")):
+    for model, defense in (("baseline", "none"), ("student", "distillation"),
+                           ("adversarial", "adversarial_training")):
         row = summary["robustness"][model][defense]
         # the worst case over every attack is at most each stage's own
         assert row["worst_case"] <= min(row["pgd"]["robust_accuracy"],
                                         row["autoattack"]["robust_accuracy"]) + 1e-12
         low, high = row["worst_case_ci"]
         assert low <= row["worst_case"] <= high
-        assert metrics["evaluate"]["robust_accuracy"][model]["worst_case"] == row["worst_case"]
+        assert metrics["evaluate"]["robust_accuracy"][model] == row["worst_case"]
         assert metrics["evaluate"]["gradient_masking"][model] == row["gradient_masking"]
 
     # a second repro does nothing

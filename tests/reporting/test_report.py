@@ -18,7 +18,12 @@ from modelrobustness.cli.report import readme_figures
 from modelrobustness.pipeline.evaluate import STAGE_METRICS, pgd_curves, report_data
 from modelrobustness.pipeline.paths import ProjectPaths
 from modelrobustness.reporting.markdown import results_section, splice_results
-from modelrobustness.reporting.summary import build_summary, headline
+from modelrobustness.reporting.summary import (
+    ATTACKED_MODELS,
+    CLASSIFIERS,
+    build_summary,
+    headline,
+)
 from modelrobustness.reporting.writer import write_report
 
 from helpers.report_checks import assert_report_matches_metrics, markdown_tables, table_with
@@ -64,7 +69,7 @@ def test_report_of_a_degenerate_run_says_not_measured(tmp_path):
     (plots / "attack_ddn_student" / "accuracy_vs_l2.csv").write_text("l2,accuracy\n0.0,0.9\n")
     stage = {name: metrics[name] for name in STAGE_METRICS}
     lipschitz = {m: {"lipschitz_upper_bound": 10.0, "local_lipschitz": 1.0}
-                 for m in ("baseline", "student")}
+                 for m in ATTACKED_MODELS}
     paths = ProjectPaths(tmp_path)
     class_names = (ROOT / "metrics/train_baseline_classes.csv").read_text().split()[1:]
     paths.prepared.mkdir(parents=True)
@@ -75,7 +80,7 @@ def test_report_of_a_degenerate_run_says_not_measured(tmp_path):
     combined = {m: {"samples": metrics[f"attack_pgd_{m}"]["samples"],
                     **{k: committed[m][d][k] for k in ("worst_case", "checks",
                                                         "gradient_masking")}}
-                for m, d in (("baseline", "none"), ("student", "distillation"))}
+                for m, d, _ in CLASSIFIERS}
     summary = build_summary(stage, lipschitz, pgd_curves(data.pgd_curves), combined)
     metrics["evaluate"] = headline(summary)
     out = tmp_path / "metrics"

@@ -7,7 +7,13 @@ import math
 
 import torch
 
+from ..utils.checks import Number
+
 NORMS: tuple[str, ...] = ("linf", "l2")
+# a budget: any positive radius; of the L-inf norm on [0, 1] pixels, at most 1 (a larger
+# ball is the whole box)
+BUDGET = Number(low=0.0, closed_low=False, unit="(at most 1 for the linf norm)")
+LINF_BUDGET = Number(low=0.0, high=1.0, closed_low=False, unit="for the linf norm")
 
 
 def flat_norm(t: torch.Tensor) -> torch.Tensor:
@@ -35,9 +41,10 @@ def project(x_adv: torch.Tensor, x: torch.Tensor, *, eps: float, norm: str) -> t
     return (x + delta).clamp(0.0, 1.0)
 
 
-def _draw(kind: str, x: torch.Tensor, generator: torch.Generator | None,
-          shape: tuple[int, ...] | None = None) -> torch.Tensor:
-    """Random numbers from ``generator`` (on its device), moved to ``x``'s device.
+def random_draws(kind: str, x: torch.Tensor, generator: torch.Generator | None,
+                 shape: tuple[int, ...] | None = None) -> torch.Tensor:
+    """``uniform`` or ``normal`` random numbers shaped like ``x`` (or ``shape``) from
+    ``generator`` (on its device), moved to ``x``'s device.
 
     Per sample, the same numbers whatever the batch: CPU ``randn`` fills blocks of 16 and
     redraws a ragged tail, so normal draws are made in rows padded to a multiple of 16."""
@@ -61,10 +68,10 @@ def random_start(x: torch.Tensor, *, eps: float, norm: str,
     sample (u from one more Gaussian through its CDF), so batching changes no sample's start.
     """
     if norm == "linf":
-        delta = (_draw("uniform", x, generator) * 2 - 1) * eps
+        delta = (random_draws("uniform", x, generator) * 2 - 1) * eps
     else:
         n, dims = x.shape[0], x[0].numel()
-        draws = _draw("normal", x, generator, (n, dims + 1))
+        draws = random_draws("normal", x, generator, (n, dims + 1))
         direction = draws[:, :dims].reshape(x.shape)
         radius = 0.5 * (1 + torch.erf(draws[:, dims] / math.sqrt(2)))
         direction = direction / flat_norm(direction).clamp_min(1e-12)
@@ -81,10 +88,10 @@ def boundary_start(x: torch.Tensor, *, eps: float, norm: str,
     Gaussian direction of norm eps.
     """
     if norm == "linf":
-        t = _draw("uniform", x, generator) * 2 - 1
+        t = random_draws("uniform", x, generator) * 2 - 1
         scale = t.flatten(1).abs().amax(dim=1).clamp_min(1e-12)
     else:
-        t = _draw("normal", x, generator)
+        t = random_draws("normal", x, generator)
         scale = t.flatten(1).norm(p=2, dim=1).clamp_min(1e-12)
     return (x + eps * t / per_sample(scale, x)).clamp(0.0, 1.0)
 

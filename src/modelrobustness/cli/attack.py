@@ -167,7 +167,8 @@ def add_parser(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argum
     attack.add_argument("--attack", required=True, choices=["pgd", "ddn"])
     attack.add_argument("--out", required=True, metavar="PNG", help="where to write the image")
     attack.add_argument("--model", default="baseline",
-                        help="baseline (default), teacher, student or a checkpoint path")
+                        help="baseline (default), teacher, student, adversarial or a "
+                        "checkpoint path")
     attack.add_argument("--label", help="true class (default: the model's clean prediction)")
     attack.add_argument("--eps", type=float,
                         help="PGD budget in [0, 1] pixel units (default: attack.pgd.eps)")

@@ -237,7 +237,8 @@ def add_parser(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argum
     predict.add_argument("images", nargs="+", metavar="IMAGE|FOLDER",
                          help="image files, or folders searched recursively for images")
     predict.add_argument("--model", default="baseline",
-                         help="baseline (default), teacher, student or a checkpoint path")
+                         help="baseline (default), teacher, student, adversarial or a "
+                         "checkpoint path")
     predict.add_argument("--format", choices=FORMATS, default="table",
                          help="table (default), json or csv, on standard output")
     predict.add_argument("--no-detector", action="store_true",

@@ -18,13 +18,13 @@ import torch
 from torch import nn
 
 from ..attacks.apgd import apgd
+from ..attacks.ball import BUDGET
 from ..attacks.square import square
 from ..utils.checks import Integer, Nullable, OneOf, check_fields, ruled
 from ..utils.torch import predict_logits
 from .checks import masking_evidence
 from .ensemble import EnsembleMember, ensemble_outcome, run_ensemble
 from .harness import AttackOutcome
-from .pgd import BUDGET
 
 # what each version runs: APGD iterations, APGD-T target classes, Square iterations
 VERSIONS: dict[str, dict[str, int]] = {

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..attacks.ball import BUDGET, LINF_BUDGET
 from ..attacks.losses import LOSSES
 from ..attacks.pgd import NORMS, pgd
 from ..utils.checks import (
@@ -30,9 +31,6 @@ from .harness import (
 )
 
 POSITIVE = Number(low=0.0, closed_low=False)
-BUDGET = Number(low=0.0, closed_low=False, unit="(at most 1 for the linf norm)")
-# a budget of the L-inf norm on [0, 1] pixels
-LINF_BUDGET = Number(low=0.0, high=1.0, closed_low=False, unit="for the linf norm")
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,9 @@ Two rewrites, both exact up to float rounding:
 - on CPU the weights are stored channels-last (NHWC), where oneDNN's convolutions and
   max-pooling are vectorized; on CUDA the memory format is left alone.
 
-On this project's default models (vgg_small, 28 px) the copy's forward pass takes 0.4 to
-0.6 of the original's on 2 CPU cores and a forward plus input-gradient pass about half
-(``python benchmarks/inference.py``); logits differ by float rounding only (the
+On this project's default models (vgg_small, 28 px) the copy's forward pass takes 0.35 to
+0.6 of the original's time on 2 CPU cores and a forward plus input-gradient pass 0.45 to
+0.6 (``python benchmarks/inference.py``); logits differ by float rounding only (the
 equivalence test bounds it). The copy is a ``torch.fx.GraphModule``: it keeps the forward
 pass, not the classifier's other attributes (``config``).
 """

@@ -7,28 +7,20 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-from ..attacks.ball import NORMS
 from ..evaluation.autoattack import AutoAttackConfig, evaluate_autoattack
-from ..evaluation.pgd import BUDGET, LINF_BUDGET
-from ..utils.checks import InvalidValue, OneOf
 from .attack_stage import run_attack_stage
-from .params import checked_keys, config_section, load_params, params_error, section_config
+from .params import config_section, load_params, section_config
+from .threat import pgd_threat
 
 AUTOATTACK_SECTION = config_section(AutoAttackConfig)
-# what the stage reads of attack.pgd: the threat model it shares
-PGD_THREAT_KEYS = {"eps": BUDGET, "norm": OneOf(NORMS)}
 
 
 def autoattack_settings(params: Mapping[str, Any]) -> tuple[AutoAttackConfig, float, str]:
     """The ``attack.autoattack`` section, its budget (``attack.pgd.eps`` when null) and the
     norm (``attack.pgd.norm``)."""
     config = section_config(AutoAttackConfig, params, "attack.autoattack")
-    threat = checked_keys(params, "attack.pgd", PGD_THREAT_KEYS)
-    eps = threat["eps"] if config.eps is None else config.eps
-    if threat["norm"] == "linf" and eps > 1:
-        key = "attack.pgd.eps" if config.eps is None else "attack.autoattack.eps"
-        raise params_error(InvalidValue(key, eps, LINF_BUDGET.expected))
-    return config, eps, threat["norm"]
+    eps, norm = pgd_threat(params, eps=config.eps, eps_key="attack.autoattack.eps")
+    return config, eps, norm
 
 
 def main(model_name: str) -> None:

@@ -24,6 +24,7 @@ from .paths import ProjectPaths
 
 STAGE_METRICS: tuple[str, ...] = (
     "download", "split", "train_baseline", "train_teacher", "train_student",
+    "train_adversarial",
     *(f"attack_{attack}_{model}" for attack in ("pgd", "autoattack", "ddn")
       for model in ATTACKED_MODELS),
     "squeeze_detect",
@@ -36,6 +37,7 @@ EXAMPLES: tuple[tuple[str, str, str], ...] = (
     ("AutoAttack on the student", "autoattack", "student"),
     ("DDN on the baseline", "ddn", "baseline"),
     ("DDN on the student", "ddn", "student"),
+    ("AutoAttack on the adversarially trained model", "autoattack", "adversarial"),
 )
 
 

@@ -14,7 +14,17 @@ from typing import Any
 
 from ..utils.checks import SEED
 from ..utils.device import DEVICE_NAME
-from . import attack_autoattack, attack_ddn, attack_pgd, detect, distill, download, split, train
+from . import (
+    adversarial,
+    attack_autoattack,
+    attack_ddn,
+    attack_pgd,
+    detect,
+    distill,
+    download,
+    split,
+    train,
+)
 from .params import ATTACK_KEYS, ParamsError, Section, attack_samples, device, seed, validate
 
 PARAMS_SCHEMA = Section({
@@ -28,6 +38,7 @@ PARAMS_SCHEMA = Section({
                        "autoattack": attack_autoattack.AUTOATTACK_SECTION,
                        "ddn": attack_ddn.DDN_SECTION}),
     "distill": distill.DISTILL_SECTION,
+    "adversarial": adversarial.ADVERSARIAL_SECTION,
     "squeeze": detect.SQUEEZE_SECTION,
 })
 
@@ -38,7 +49,8 @@ ADAPTERS: tuple[Callable[[Mapping[str, Any]], Any], ...] = (
     seed, split.split_config, train.architecture_config, train.fit_config,
     distill.distilled_architecture, distill.temperature, attack_samples,
     attack_pgd.pgd_config, attack_autoattack.autoattack_settings, attack_ddn.ddn_config,
-    detect.squeeze_config, detect.detector_attack_config, device,
+    detect.squeeze_config, detect.detector_attack_config, adversarial.adversarial_settings,
+    device,
 )
 
 

@@ -3,7 +3,7 @@ DVCLive, save the model, write the metrics (``distill`` adds the teacher and the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from ..data.domain import domain_profile
 from ..data.prepared import load_sources, load_split_uint8
 from ..models.classifier import ArchitectureConfig
-from ..training.fit import FitConfig, LossFn
+from ..training.fit import EpochScore, FitConfig, LossFn, Perturbation
 from ..training.train_classifier import TrainedClassifier, train_classifier
 from .artifacts.metrics import write_metrics, write_table
 from .artifacts.models import save_trained
@@ -40,11 +40,19 @@ def run_training(role: str, params: Mapping[str, Any], *, architecture: Architec
                  train_targets: torch.Tensor | None = None,
                  extra_metrics: dict[str, Any] | None = None,
                  teacher_predictions: torch.Tensor | None = None,
-                 paths: ProjectPaths | None = None) -> TrainedClassifier:
-    """Train ``role`` (baseline, teacher, student) and write ``models/<role>.pt``,
-    ``metrics/train_<role>.json`` and ``plots/train_<role>/`` (curves, confusion matrix).
+                 paths: ProjectPaths | None = None,
+                 perturb: Perturbation | None = None,
+                 score_epoch: EpochScore | None = None,
+                 select: str = "val_accuracy",
+                 more_metrics: Callable[[TrainedClassifier], dict[str, Any]] | None = None,
+                 ) -> TrainedClassifier:
+    """Train ``role`` (baseline, teacher, student, adversarial) and write
+    ``models/<role>.pt``, ``metrics/train_<role>.json`` and ``plots/train_<role>/``
+    (curves, confusion matrix).
 
-    With ``teacher_predictions`` (test split) the metrics get ``teacher_agreement``.
+    With ``teacher_predictions`` (test split) the metrics get ``teacher_agreement``;
+    ``perturb``, ``score_epoch`` and ``select`` go to the fit loop; ``more_metrics(run)``
+    adds to the record what only the trained model can tell.
     """
     paths = paths or ProjectPaths()
     config, run_seed, run_device = fit_config(params), seed(params), device(params)
@@ -55,10 +63,13 @@ def run_training(role: str, params: Mapping[str, Any], *, architecture: Architec
         run = train_classifier(
             paths.prepared, architecture=architecture, fit_config=config, seed=run_seed,
             device=run_device, loss_fn=loss_fn, train_targets=train_targets,
-            on_epoch_end=epoch_logger(live), desc=role,
+            on_epoch_end=epoch_logger(live), desc=role, perturb=perturb,
+            score_epoch=score_epoch, select=select,
         )
         log_confusion(live, run.test_labels, run.test_predictions, run.class_names)
     run.metrics.update(extra_metrics or {})
+    if more_metrics is not None:
+        run.metrics.update(more_metrics(run))
     if teacher_predictions is not None:
         agree = (teacher_predictions.cpu() == run.test_predictions).double().mean()
         run.metrics["teacher_agreement"] = float(agree)

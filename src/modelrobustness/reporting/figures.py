@@ -110,7 +110,8 @@ def score_histogram_png(path: str | os.PathLike, scores: dict[str, torch.Tensor]
 
 
 MODEL_STYLES = {"baseline": {"color": "tab:blue", "marker": "o"},
-                "student": {"color": "tab:orange", "marker": "s"}}
+                "student": {"color": "tab:orange", "marker": "s"},
+                "adversarial": {"color": "tab:green", "marker": "^"}}
 
 
 def robustness_curves_png(path: str | os.PathLike, *,

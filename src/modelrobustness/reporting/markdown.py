@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .summary import ATTACKED_MODELS, summary_rows
+from .summary import ATTACKED_MODELS, CLASSIFIERS, summary_rows
 
 RESULTS_BEGIN = "<!-- results:begin (generated from reports/robustness.md; do not edit) -->"
 RESULTS_END = "<!-- results:end -->"
@@ -71,9 +71,6 @@ SUMMARY_COLUMNS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
     ("detected", "detection_rate", fmt_fraction),
     ("fooled and undetected", "undetected_success_rate", fmt_fraction),
 )
-# the classifiers of the headline: (model, defense, label of the defense)
-CLASSIFIERS: tuple[tuple[str, str, str], ...] = (("baseline", "none", "none"),
-                                                 ("student", "distillation", "distillation"))
 ATTACK_LABELS = {"pgd_ce": "PGD-CE", "pgd_margin": "PGD-margin", "apgd_ce": "APGD-CE",
                  "apgd_t": "APGD-T", "square": "Square"}
 CHECK_LABELS = {
@@ -145,7 +142,7 @@ def checks_table(summary: dict[str, Any]) -> str:
             cells.append(f"{fmt_flag(check['flag'])}: {_evidence(name, check)}")
         rows.append(cells)
     return markdown_table(["gradient-masking check", *(m for m, _, _ in CLASSIFIERS)], rows,
-                          align="lll")
+                          align="l" * (1 + len(CLASSIFIERS)))
 
 
 def curve_table(summary: dict[str, Any]) -> str:
@@ -201,6 +198,44 @@ def detector_table(summary: dict[str, Any]) -> str:
                            fixed_label, "ROC-AUC"], rows, align="lrrrr")
 
 
+def _training_method(model: dict[str, Any]) -> str:
+    """Adversarial training's method in words."""
+    method, eps = model["method"], f"{model['norm']} eps {model['eps']:g}"
+    if method == "fgsm_rs":
+        name = "FGSM with a random start"
+    elif method == "pgd":
+        name = f"PGD, {model['steps']} steps"
+    else:
+        name = f"TRADES, beta {model['beta']:g}, {model['steps']} steps"
+    epochs = model["warmup_epochs"]
+    warmup = (f", eps ramped up over {epochs:g} epoch{'' if epochs == 1 else 's'}"
+              if epochs else "")
+    return f"{name} at {eps}, step {model['alpha']:.3g}{warmup}"
+
+
+def adversarial_training_text(summary: dict[str, Any]) -> str:
+    """What the adversarial training's guard saw: the kept epoch, its robust validation
+    accuracy, and both kinds of overfitting."""
+    model = summary["models"]["adversarial"]
+    collapsed = model["collapsed_epochs"]
+    catastrophic = (f"**catastrophic overfitting** at epochs {', '.join(map(str, collapsed))} "
+                    "(PGD-10 accuracy collapsed while FGSM accuracy stayed high)"
+                    if collapsed else "no catastrophic overfitting (no epoch where PGD-10 "
+                    "accuracy collapsed while FGSM accuracy stayed high)")
+    return (f"Adversarial training ({_training_method(model)}) kept epoch "
+            f"{model['best_epoch']}, the one with the highest robust accuracy under PGD-10 "
+            f"on {model['val_images']} validation images: "
+            f"{fmt_fraction(model['val_robust_accuracy'])} (clean "
+            f"{fmt_fraction(model['val_subset_accuracy'])}, FGSM "
+            f"{fmt_fraction(model['val_fgsm_accuracy'])}); on the first {model['test_images']} "
+            f"test images {fmt_fraction(model['test_robust_accuracy'])} under PGD-10 (clean "
+            f"{fmt_fraction(model['test_subset_accuracy'])}). The last "
+            f"epoch's robust validation accuracy was "
+            f"{fmt_fraction(model['val_robust_accuracy'] - model['robust_overfitting_drop'])} "
+            f"(robust overfitting: {model['robust_overfitting_drop']:+.4f} since the kept "
+            f"epoch); {catastrophic}.")
+
+
 def setup_table(summary: dict[str, Any]) -> str:
     """What made the results: data, models, attacks and how many images they attacked."""
     setup = summary["setup"]
@@ -209,13 +244,15 @@ def setup_table(summary: dict[str, Any]) -> str:
     channels, height, width = data["image_shape"]
     color = "gray" if channels == 1 else "RGB"
     temperature = summary["models"]["student"]["temperature"]
+    adversarial = summary["models"]["adversarial"]
     rows = [
         ["data", f"{data['source']}: {data['images']:,} images in {data['classes']} classes, "
                  f"resized to {width}x{height} {color}; split after de-duplication into "
                  f"{data['train']:,} train, {data['val']:,} validation, {data['test']:,} test"],
         ["models", f"{training['arch']} (width {training['width']}), {training['epochs']} "
                    f"epochs each: baseline, teacher and student (distilled at T = "
-                   f"{temperature:g}, deployed at T = 1)"],
+                   f"{temperature:g}, deployed at T = 1), adversarial "
+                   f"({_training_method(adversarial)})"],
         ["PGD", f"{pgd['norm']} eps {pgd['eps']:g}, {pgd['steps']} steps, losses "
                 f"{', '.join(pgd['losses'])}; the first {pgd['samples']} test images"],
         ["AutoAttack", f"{aa['version']}: {aa['norm']} eps {aa['eps']:g}; APGD-CE and "
@@ -270,7 +307,7 @@ def results_markdown(summary: dict[str, Any], *, figures: str = FIGURES) -> str:
         "ignores the detector, the adaptive one attacks classifier and detector together "
         "(BPDA through the squeezers).",
         "",
-        f"![PGD and DDN robustness curves of baseline and student]({figures}/"
+        f"![PGD and DDN robustness curves of {', '.join(ATTACKED_MODELS)}]({figures}/"
         "robustness_curves.png)",
         "",
         f"PGD robust accuracy at each eps ({pgd['norm']}; each eps re-attacks the images that "
@@ -317,6 +354,8 @@ def render_report(summary: dict[str, Any], *, examples: Sequence[tuple[str, str]
         f"The student agrees with its teacher on "
         f"{fmt_fraction(summary['models']['student']['teacher_agreement'])} of the test "
         "images.",
+        "",
+        adversarial_training_text(summary),
         "",
         f"![Confusion matrices]({FIGURES}/confusion_matrices.png)",
         "",

@@ -1,8 +1,12 @@
-"""The one fit loop for every model the pipeline trains (baseline, teacher, student).
+"""The one fit loop for every model the pipeline trains (baseline, teacher, student,
+adversarial).
 
 Targets may be hard labels (int64 N) or soft labels (float N x K): the loss function
-decides. Mini-batch order and augmentation draw from an explicit ``torch.Generator`` seeded
-by the caller, so a run is reproducible without touching global random state.
+decides. Adversarial training passes a per-batch ``perturb`` (:mod:`.adversarial`) and a
+per-epoch ``score_epoch`` (robust validation accuracy) that picks the kept epoch.
+Mini-batch order, augmentation and perturbations draw from an explicit
+``torch.Generator`` seeded by the caller, so a run is reproducible without touching global
+random state.
 """
 
 from __future__ import annotations
@@ -23,6 +27,22 @@ from .augment import augment_batch
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 EpochCallback = Callable[[int, dict[str, float]], None]
+EpochScore = Callable[[nn.Module], dict[str, float]]  # the model in eval mode -> stats
+
+
+@dataclass(frozen=True)
+class PerturbedBatch:
+    """What the fit loop trains on for one batch: the inputs of its loss and, for TRADES,
+    an extra term ``extra_loss(model, logits)`` (``logits``: the model on ``x``, in train
+    mode) added to it."""
+
+    x: torch.Tensor
+    extra_loss: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None
+
+
+# (model, x, labels, *, progress, generator) -> PerturbedBatch; progress: epochs done, a
+# float (the methods: :mod:`.adversarial`)
+Perturbation = Callable[..., PerturbedBatch]
 
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adam", "adamw")
 SCHEDULES: tuple[str, ...] = ("onecycle", "cosine", "constant")
@@ -56,13 +76,16 @@ class FitConfig:
 
 @dataclass
 class FitResult:
-    """What a fit produced besides the trained model (restored to its best epoch)."""
+    """What a fit produced besides the trained model (restored to its best epoch: the
+    highest ``selected_by``, ties to the earlier)."""
 
     best_epoch: int
-    best_val_accuracy: float
+    best_val_accuracy: float  # val accuracy at the best epoch
     train_seconds: float
     images_per_second: float
     history: list[dict[str, float]] = field(default_factory=list)
+    selected_by: str = "val_accuracy"
+    score_seconds: float = 0.0  # spent in score_epoch, not in train_seconds
 
 
 def _make_optimizer(model: nn.Module, config: FitConfig) -> torch.optim.Optimizer:
@@ -103,13 +126,22 @@ def fit(
     loss_fn: LossFn = F.cross_entropy,
     on_epoch_end: EpochCallback | None = None,
     desc: str = "train",
+    perturb: Perturbation | None = None,
+    score_epoch: EpochScore | None = None,
+    select: str = "val_accuracy",
 ) -> FitResult:
     """Train ``model`` in place and restore the weights of its best validation epoch.
 
     ``train_x`` is float [0, 1]; ``loss_fn(logits, targets)`` returns the mean loss of a
-    batch. After each epoch the validation accuracy is measured (eval mode) and
-    ``on_epoch_end(epoch, stats)`` is called with train_loss, train_accuracy, val_loss,
-    val_accuracy and lr. Ties keep the earlier epoch.
+    batch. ``perturb(model, x, labels, progress=epochs_done, generator=...)`` replaces
+    each (augmented) batch by the inputs to train on and may add a loss term
+    (:class:`PerturbedBatch`); train_loss is then the loss with that term and
+    train_accuracy the accuracy on the inputs trained on (TRADES: the clean batch). After
+    each epoch the validation accuracy is measured (eval mode), ``score_epoch(model)`` adds
+    its stats, and ``on_epoch_end(epoch, stats)`` is called with train_loss,
+    train_accuracy, val_loss, val_accuracy, lr and those. The kept epoch has the highest
+    ``stats[select]``; ties keep the earlier epoch. ``train_seconds`` leaves out the time
+    ``score_epoch`` takes (``score_seconds``).
     """
     if len(train_x) != len(train_targets) or len(val_x) != len(val_y):
         raise ValueError("images and targets must have the same length")
@@ -119,9 +151,9 @@ def fit(
     optimizer = _make_optimizer(model, config)
     steps_per_epoch = -(-len(train_x) // config.batch_size)
     scheduler = _make_scheduler(optimizer, config, config.epochs * steps_per_epoch)
-    best_state, best_epoch, best_val = None, 0, -1.0
+    best_state, best_epoch, best_val, best_score = None, 0, -1.0, -float("inf")
     history: list[dict[str, float]] = []
-    seen = 0
+    seen, score_seconds = 0, 0.0
     start = time.perf_counter()
     bar = tqdm(range(1, config.epochs + 1), desc=desc, unit="epoch", disable=None)
     for epoch in bar:
@@ -133,8 +165,15 @@ def fit(
             xb = augment_batch(train_x[index], crop_padding=config.crop_padding,
                                flip=config.flip, generator=generator).to(device)
             tb = train_targets[index].to(device)
+            extra = None
+            if perturb is not None:
+                batch = perturb(model, xb, hard_labels(tb),
+                                progress=epoch - 1 + begin / len(order), generator=generator)
+                xb, extra = batch.x, batch.extra_loss
             logits = model(xb)
             loss = loss_fn(logits, tb)
+            if extra is not None:
+                loss = loss + extra(model, logits)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -153,17 +192,27 @@ def fit(
             "val_accuracy": val_accuracy,
             "lr": float(optimizer.param_groups[0]["lr"]),
         }
+        if score_epoch is not None:
+            model.eval()
+            scoring = time.perf_counter()
+            stats.update(score_epoch(model))
+            score_seconds += time.perf_counter() - scoring
+        if select not in stats:
+            raise KeyError(f"select={select!r} is not among the epoch's stats "
+                           f"{sorted(stats)}")
         history.append({"epoch": epoch, **stats})
-        if val_accuracy > best_val:
-            best_val, best_epoch = val_accuracy, epoch
+        if stats[select] > best_score:
+            best_score, best_val, best_epoch = stats[select], val_accuracy, epoch
             best_state = copy.deepcopy(model.state_dict())
         bar.set_postfix(loss=f"{stats['train_loss']:.3f}", val_acc=f"{val_accuracy:.3f}")
         if on_epoch_end is not None:
             on_epoch_end(epoch, stats)
-    seconds = time.perf_counter() - start
-    assert best_state is not None
+    seconds = time.perf_counter() - start - score_seconds
+    if best_state is None:
+        raise ValueError(f"no epoch had a comparable {select!r} (NaN in every epoch?)")
     model.load_state_dict(best_state)
     model.eval()
     return FitResult(best_epoch=best_epoch, best_val_accuracy=best_val,
                      train_seconds=seconds, images_per_second=seen / max(seconds, 1e-9),
-                     history=history)
+                     history=history, selected_by=select,
+                     score_seconds=score_seconds)

@@ -15,7 +15,7 @@ from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_su
 from ..data.prepared import load_class_names, load_split
 from ..models.classifier import ArchitectureConfig, Classifier, ModelConfig, build_model
 from ..utils.torch import predict_logits
-from .fit import EpochCallback, FitConfig, FitResult, LossFn, fit
+from .fit import EpochCallback, EpochScore, FitConfig, FitResult, LossFn, Perturbation, fit
 
 
 @dataclass
@@ -76,11 +76,16 @@ def train_classifier(
     train_targets: torch.Tensor | None = None,
     on_epoch_end: EpochCallback | None = None,
     desc: str = "train",
+    perturb: Perturbation | None = None,
+    score_epoch: EpochScore | None = None,
+    select: str = "val_accuracy",
 ) -> TrainedClassifier:
     """Build ``architecture`` for the data, fit it on the train split, score it on val and
     test.
 
-    ``train_targets`` replaces the train labels (soft labels for distillation).
+    ``train_targets`` replaces the train labels (soft labels for distillation);
+    ``perturb``, ``score_epoch`` and ``select`` go to :func:`~.fit.fit` (adversarial
+    training).
     Weight initialisation draws from torch's global RNG: seed it before calling.
     """
     class_names = load_class_names(prepared_dir)
@@ -91,7 +96,8 @@ def train_classifier(
     model = build_model(config, pretrained=architecture.pretrained)
     result = fit(model, train_x, train_y if train_targets is None else train_targets,
                  val_x, val_y, config=fit_config, seed=seed, device=device, loss_fn=loss_fn,
-                 on_epoch_end=on_epoch_end, desc=desc)
+                 on_epoch_end=on_epoch_end, desc=desc, perturb=perturb,
+                 score_epoch=score_epoch, select=select)
     batch = fit_config.eval_batch_size
     val_pred = predict_logits(model, val_x, batch_size=batch, device=device).argmax(1)
     test_pred = predict_logits(model, test_x, batch_size=batch, device=device).argmax(1)

@@ -15,7 +15,7 @@ from ..paths import ProjectPaths
 
 # keys that measure time: the only ones two runs with the same params may disagree on
 TIMING_KEYS: tuple[str, ...] = ("seconds", "train_seconds", "attack_seconds",
-                                "images_per_second", "seconds_by_attack")
+                                "images_per_second", "seconds_by_attack", "guard_seconds")
 
 
 def write_metrics(paths: ProjectPaths, name: str, metrics: Mapping[str, Any]) -> None:
