@@ -226,6 +226,31 @@ def test_success_monotone_in_eps(toy_classifier):
     assert values == sorted(values, reverse=True)
 
 
+def test_curve_reuses_a_known_attack_at_its_eps(toy_classifier):
+    """With ``known_attacked`` the curve does not attack again at the known eps: its point
+    there is the known result on the survivors of the smaller eps."""
+    model, x, y = toy_classifier
+    called: list[float] = []
+
+    def attack(xb, yb, eps):
+        called.append(eps)
+        return pgd(model, xb, yb, eps=eps, steps=10, step_size=eps / 4,
+                   generator=torch.Generator().manual_seed(0))
+
+    fooled = _predict(model, attack(x, y, 0.1)) != y
+    called.clear()
+    clean_correct = _predict(model, x) == y
+    for known_attacked, attacked_at_known in ((False, True), (True, False)):
+        curve = robustness_curve(model, x, y, eps_list=[0.01, 0.1], attack=attack,
+                                 batch_size=100, known=(0.1, fooled & clean_correct),
+                                 known_attacked=known_attacked)
+        assert (0.1 in called) == attacked_at_known
+        called.clear()
+        values = [row["robust_accuracy"] for row in curve]
+        assert values[1] <= float((clean_correct & ~fooled).double().mean()) + 1e-12
+    assert values[1] < values[0]  # the known result counts at eps 0.1 without a rerun
+
+
 def test_targeted_attacks_reach_the_target(toy_classifier):
     model, x, y = toy_classifier
     target = (y + 1) % 4

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from modelrobustness.evaluation.autoattack import (
+    SQUARE_BATCH_FACTOR,
     VERSIONS,
     AutoAttackConfig,
     ensemble_members,
@@ -73,6 +74,33 @@ def test_ensemble_checks_the_model_not_the_attack(toy_classifier):
     assert result.fooled_by() == {"noop": 0}
 
 
+def test_batches_are_balanced_and_a_member_may_take_larger_ones(toy_classifier):
+    """Survivors go in the fewest batches, of sizes differing by at most one (230 at
+    batch 100: 77, 77, 76, not 100, 100, 30); a member with ``batch_factor`` 4 takes four
+    times as many at once."""
+    model, x, y = toy_classifier
+    seen_gradient, seen_free = [], []
+
+    def recording(seen):
+        def attack(xb, yb):
+            seen.append(len(xb))
+            return xb.clone()
+        return attack
+
+    result = run_ensemble(model, x, y, [
+        EnsembleMember("gradient", recording(seen_gradient)),
+        EnsembleMember("free", recording(seen_free), gradient_free=True, batch_factor=4)],
+        batch_size=45)
+    survivors = int(result.clean_correct.sum())
+    count = -(-survivors // 45)
+    assert count >= 4 and survivors % 45  # a ragged split to balance
+    assert len(seen_gradient) == count and sum(seen_gradient) == survivors
+    assert max(seen_gradient) - min(seen_gradient) <= 1 and max(seen_gradient) <= 45
+    free_count = -(-survivors // 180)
+    assert len(seen_free) == free_count and sum(seen_free) == survivors
+    assert max(seen_free) - min(seen_free) <= 1 and max(seen_free) <= 180
+
+
 FAST = AutoAttackConfig(eps=None, version="fast", steps=10, n_target_classes=3,
                         square_queries=100)
 
@@ -86,6 +114,7 @@ def test_autoattack_members_follow_the_version():
                                classes=10, generator=torch.Generator())
     assert [m.name for m in members] == ["apgd_ce", *["apgd_t"] * 9, "square"]
     assert [m.gradient_free for m in members] == [False] * 10 + [True]
+    assert [m.batch_factor for m in members] == [1] * 10 + [SQUARE_BATCH_FACTOR]
     assert [m.attack.keywords.get("target_rank") for m in members[1:-1]] == list(range(2, 11))
     # fewer classes than targets: every other class once; 3 classes: no targeted DLR
     few = ensemble_members(torch.nn.Identity(), config=standard, eps=0.1, norm="linf",

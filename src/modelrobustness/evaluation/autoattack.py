@@ -26,6 +26,9 @@ from .checks import masking_evidence
 from .ensemble import EnsembleMember, ensemble_outcome, run_ensemble
 from .harness import AttackOutcome
 
+# Square (no gradient, no graph kept) attacks this many times attack.batch_size at once
+SQUARE_BATCH_FACTOR = 4
+
 # what each version runs: APGD iterations, APGD-T target classes, Square iterations
 VERSIONS: dict[str, dict[str, int]] = {
     "standard": {"steps": 100, "n_target_classes": 9, "square_queries": 5000},
@@ -57,7 +60,8 @@ class AutoAttackConfig:
 def ensemble_members(model: nn.Module, *, config: AutoAttackConfig, eps: float, norm: str,
                      classes: int, generator: torch.Generator) -> list[EnsembleMember]:
     """APGD-CE, APGD-T at each target rank 2..n_target_classes + 1 (at most the number of
-    classes; none with fewer than 4 classes, which targeted DLR needs), Square."""
+    classes; none with fewer than 4 classes, which targeted DLR needs), Square (in batches
+    :data:`SQUARE_BATCH_FACTOR` times as large)."""
     steps = config.setting("steps")
     common = {"eps": eps, "norm": norm, "steps": steps, "early_stop": True,
               "generator": generator}
@@ -69,7 +73,7 @@ def ensemble_members(model: nn.Module, *, config: AutoAttackConfig, eps: float, 
             for rank in range(2, last + 1)]
     members.append(EnsembleMember("square", functools.partial(
         square, model, eps=eps, norm=norm, queries=config.setting("square_queries"),
-        generator=generator), gradient_free=True))
+        generator=generator), gradient_free=True, batch_factor=SQUARE_BATCH_FACTOR))
     return members
 
 

@@ -31,11 +31,16 @@ NOT_BROKEN = -1  # ``broken_by`` of a sample no attack fooled (or that was never
 
 @dataclass(frozen=True)
 class EnsembleMember:
-    """One attack of an ensemble: ``attack(x_batch, y_batch)`` returns adversarial images."""
+    """One attack of an ensemble: ``attack(x_batch, y_batch)`` returns adversarial images.
+
+    ``batch_factor``: the member attacks that many times the ensemble's batch at once (a
+    gradient-free attack keeps no graph of its forward passes, so a larger batch fits the
+    memory a gradient attack's batch needs, and runs faster per image)."""
 
     name: str
     attack: BatchAttack
     gradient_free: bool = False
+    batch_factor: int = 1
 
 
 @dataclass
@@ -92,7 +97,8 @@ def run_ensemble(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
         start = time.perf_counter()
         todo = robust.nonzero().squeeze(1)
         if todo.numel():
-            adv = attack_in_batches(member.attack, x[todo], y[todo], batch_size=batch_size,
+            adv = attack_in_batches(member.attack, x[todo], y[todo],
+                                    batch_size=batch_size * member.batch_factor,
                                     device=device, desc=member.name)
             pred = predict_labels(model, adv, batch_size=batch_size, device=device)
             hit = pred != y[todo]

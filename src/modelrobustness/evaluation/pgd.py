@@ -96,6 +96,11 @@ def evaluate_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, config: 
                  ) -> AttackOutcome:
     """PGD at ``config.eps`` with each loss in turn, and the curve over ``eps_list``.
 
+    At ``config.eps`` itself the curve reuses the headline run when its losses are among
+    the headline's (the same attack: it would only add a random restart), so its point
+    there is the headline's ``robust_accuracy`` or, where a smaller eps of the curve fooled
+    more samples, lower.
+
     The losses form an ensemble (:mod:`.ensemble`): each attacks only the samples the
     earlier ones left robust, so ``robust_accuracy`` is the per-sample worst case and
     ``robust_accuracy_by_attack`` the robust accuracy after each loss (the first loss's is
@@ -112,7 +117,8 @@ def evaluate_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, config: 
     curve = robustness_curve(
         model, x, y, eps_list=config.eps_list,
         attack=functools.partial(_curve_attack, model, config=config, generator=generator),
-        batch_size=batch_size, device=device, known=(config.eps, fooled))
+        batch_size=batch_size, device=device, known=(config.eps, fooled),
+        known_attacked=set(config.curve_losses) <= set(config.losses))
     seconds = time.perf_counter() - start
     settings = {
         "samples": len(x),

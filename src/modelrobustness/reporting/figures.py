@@ -8,18 +8,20 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from sklearn.metrics import confusion_matrix  # noqa: E402
 
 from ..utils.io import atomic_write_bytes  # noqa: E402
+
+if TYPE_CHECKING:  # the attack stages draw example grids without pandas or scikit-learn
+    import pandas as pd
 
 
 def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = 80) -> None:
@@ -188,6 +190,8 @@ def confusion_png(path: str | os.PathLike, *,
                   class_names: Sequence[str]) -> None:
     """One confusion matrix per model (``{model: (actual, predicted)}`` class names),
     rows = actual, columns = predicted, counts written in the cells."""
+    from sklearn.metrics import confusion_matrix  # a second of start-up the attacks skip
+
     fig, axes = plt.subplots(1, len(pairs), figsize=(5.2 * len(pairs), 4.8), squeeze=False)
     for ax, (model, (actual, predicted)) in zip(axes[0], pairs.items(), strict=True):
         matrix = confusion_matrix(actual, predicted, labels=list(class_names))
