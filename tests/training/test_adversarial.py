@@ -212,10 +212,18 @@ def test_fit_keeps_the_best_robust_epoch() -> None:
 
 
 def test_fit_rejects_an_unknown_selection_key() -> None:
+    """Without a score_epoch the key is refused before any training; with one it must be
+    among the stats of the first epoch."""
     x, y = _contrast_task(16, seed=9)
+    model = _model()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
     with pytest.raises(KeyError, match="val_robust"):
-        fit(_model(), x, y, x, y, config=fit_config(epochs=1, batch_size=16, lr=0.05),
+        fit(model, x, y, x, y, config=fit_config(epochs=3, batch_size=16, lr=0.05),
             seed=0, select="val_robust_accuracy")
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    with pytest.raises(KeyError, match="val_robust_acuracy"):
+        fit(_model(), x, y, x, y, config=fit_config(epochs=1, batch_size=16, lr=0.05),
+            seed=0, select="val_robust_acuracy", score_epoch=lambda m: {ROBUST_KEY: 0.5})
 
 
 def test_catastrophic_overfitting_is_recognised() -> None:

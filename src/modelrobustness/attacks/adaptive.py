@@ -17,7 +17,7 @@ from torch import nn
 
 from ..utils.checks import check_int, check_non_negative, check_positive
 from ..utils.torch import eval_mode
-from .ball import project, random_start
+from .ball import ascent_step, random_start
 from .base import check_inputs, working_set_ascent
 from .losses import is_adversarial, margin
 
@@ -48,7 +48,7 @@ def bpda_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, score: Detec
         return margin(logits, labels).clamp(max=kappa) - lam * detector, done
 
     def step(x_adv: torch.Tensor, grad: torch.Tensor, x_clean: torch.Tensor) -> torch.Tensor:
-        return project(x_adv + step_size * grad.sign(), x_clean, eps=eps, norm="linf")
+        return ascent_step(x_adv, grad, x_clean, step_size=step_size, eps=eps, norm="linf")
 
     with eval_mode(model), torch.enable_grad():
         x_start = random_start(x, eps=eps, norm="linf", generator=generator)

@@ -19,7 +19,7 @@ from ..utils.checks import (
     check_positive,
 )
 from ..utils.torch import eval_mode
-from .ball import NORMS, ascent_direction, boundary_start, per_sample, project
+from .ball import NORMS, ascent_step, boundary_start, per_sample, project
 from .base import check_inputs
 from .losses import APGD_LOSSES, dlr, targeted_dlr
 
@@ -109,8 +109,7 @@ def _apgd_run(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                 return result, found
         # Algorithm 1, lines 6-7: a step of size eta, then momentum (not on the first step)
         eta = per_sample(s["eta"], s["x"])
-        z = project(s["x_cur"] + eta * ascent_direction(s["grad"], norm), s["x"], eps=eps,
-                    norm=norm)
+        z = ascent_step(s["x_cur"], s["grad"], s["x"], step_size=eta, eps=eps, norm=norm)
         if k > 0:
             z = project(s["x_cur"] + MOMENTUM * (z - s["x_cur"])
                         + (1 - MOMENTUM) * (s["x_cur"] - s["x_prev"]), s["x"], eps=eps,

@@ -101,3 +101,11 @@ def ascent_direction(grad: torch.Tensor, norm: str) -> torch.Tensor:
     if norm == "linf":
         return grad.sign()
     return grad / flat_norm(grad).clamp_min(1e-12)
+
+
+def ascent_step(x_adv: torch.Tensor, grad: torch.Tensor, x: torch.Tensor, *,
+                step_size: float | torch.Tensor, eps: float, norm: str) -> torch.Tensor:
+    """One projected steepest-ascent step (Madry et al. 2018, Eq. 2):
+    Proj_{B(x, eps) ∩ [0,1]^d}(x_adv + step_size * s(grad)); ``step_size`` a number or a
+    per-sample tensor broadcastable to ``x``."""
+    return project(x_adv + step_size * ascent_direction(grad, norm), x, eps=eps, norm=norm)

@@ -10,7 +10,7 @@ from torch import nn
 
 from ..utils.checks import check_choice, check_int, check_positive
 from ..utils.torch import eval_mode
-from .ball import NORMS, ascent_direction, project, random_start
+from .ball import NORMS, ascent_step, random_start
 from .base import check_inputs, working_set_ascent
 from .losses import LOSSES, is_adversarial, objective
 
@@ -32,8 +32,7 @@ def _pgd_run(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, 
         return value, adv if early_stop else torch.zeros_like(adv)
 
     def step(x_adv: torch.Tensor, grad: torch.Tensor, x_clean: torch.Tensor) -> torch.Tensor:
-        return project(x_adv + step_size * ascent_direction(grad, norm), x_clean, eps=eps,
-                       norm=norm)
+        return ascent_step(x_adv, grad, x_clean, step_size=step_size, eps=eps, norm=norm)
 
     return working_set_ascent(
         model, x, y, x_start, steps=steps, gain=gain, step=step,

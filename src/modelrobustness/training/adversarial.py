@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..attacks.ball import NORMS, ascent_direction, project, random_draws, random_start
+from ..attacks.ball import NORMS, ascent_step, project, random_draws, random_start
 from ..utils.checks import (
     Integer,
     InvalidValue,
@@ -87,8 +87,8 @@ def _ascend(model: nn.Module, x: torch.Tensor, x_start: torch.Tensor,
         for _ in range(steps):
             x_adv.requires_grad_(True)
             grad, = torch.autograd.grad(loss_of(model(x_adv)), x_adv)
-            x_adv = project(x_adv.detach() + step_size * ascent_direction(grad, norm), x,
-                            eps=eps, norm=norm)
+            x_adv = ascent_step(x_adv.detach(), grad, x, step_size=step_size, eps=eps,
+                                norm=norm)
     return x_adv.detach()
 
 

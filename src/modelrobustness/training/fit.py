@@ -44,6 +44,9 @@ class PerturbedBatch:
 # float (the methods: :mod:`.adversarial`)
 Perturbation = Callable[..., PerturbedBatch]
 
+# what every epoch reports; score_epoch may add more
+EPOCH_STATS: tuple[str, ...] = ("train_loss", "train_accuracy", "val_loss", "val_accuracy",
+                                "lr")
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adam", "adamw")
 SCHEDULES: tuple[str, ...] = ("onecycle", "cosine", "constant")
 
@@ -145,6 +148,9 @@ def fit(
     """
     if len(train_x) != len(train_targets) or len(val_x) != len(val_y):
         raise ValueError("images and targets must have the same length")
+    if score_epoch is None and select not in EPOCH_STATS:
+        raise KeyError(f"select={select!r} is not among the epoch's stats {list(EPOCH_STATS)}"
+                       " (score_epoch adds others)")
     device = torch.device(device)
     model.to(device)
     generator = torch.Generator().manual_seed(seed)
