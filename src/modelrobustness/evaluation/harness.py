@@ -158,9 +158,8 @@ def robustness_curve(
         if known is not None and eps >= known[0]:
             alive &= ~known[1]
         index = alive.nonzero().squeeze(1)
-        if known is not None and known_attacked and eps == known[0]:
-            index = index[:0]
-        if index.numel():
+        attacked_already = known is not None and known_attacked and eps == known[0]
+        if index.numel() and not attacked_already:
             x_adv = attack_in_batches(lambda xb, yb, eps=eps: attack(xb, yb, eps), x[index],
                                       y[index], batch_size=batch_size, device=device,
                                       desc=f"eps {eps:g}")
