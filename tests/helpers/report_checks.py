@@ -162,6 +162,7 @@ def assert_report_matches_metrics(report: str, root: Path) -> None:
     assert setup["models"].startswith(
         f"{train['arch']} (width {train['width']}), {train['epochs']} epochs each")
     assert f"distilled at T = {m['train_student']['temperature']:g}" in setup["models"]
+    assert f"adversarial, {m['train_adversarial']['epochs']} epochs (" in setup["models"]
     assert setup["PGD"] == (f"{pgd_b['norm']} eps {pgd_b['eps']:g}, {pgd_b['steps']} steps, "
                             f"losses {', '.join(pgd_b['losses'])}; the first "
                             f"{pgd_b['samples']} test images")

@@ -78,6 +78,7 @@ BAD: dict[str, tuple[Any, Any]] = {
     "adversarial.beta": ("6", -1),
     "adversarial.warmup_epochs": ("4", -1),
     "adversarial.val_samples": (200.0, 0),
+    "adversarial.epochs": ("12", 0),
     "distill.temperature": ("20", 0),
     "distill.model": ("vgg", {"width": 0}),
     "squeeze.squeezers": ("bit_depth:1", ["blur:3"]),
@@ -192,7 +193,7 @@ def test_every_problem_at_once_and_unknown_or_missing_keys(capsys, tmp_path):
     ("adversarial.eps", 1.5, "parameter adversarial.eps is 1.5; expected a number in (0, 1] "
                              "for the linf norm"),
     ("adversarial.warmup_epochs", 12, "parameter adversarial.warmup_epochs is 12.0; expected "
-                                      "below train.epochs = 12"),
+                                      "below adversarial.epochs = 12"),
     ("device", "cuda:7", "parameter device is 'cuda:7'; expected auto or cpu: this machine "
                          "has no CUDA device"),
 ])
@@ -306,15 +307,37 @@ def test_autoattack_budget_and_norm_follow_pgd():
 def test_adversarial_budget_and_norm_follow_pgd():
     from modelrobustness.pipeline.adversarial import adversarial_settings
 
-    config, val_samples = adversarial_settings(params())
+    settings = adversarial_settings(params())
     pgd = params()["attack"]["pgd"]
-    assert (config.eps, config.norm) == (pgd["eps"], pgd["norm"])
-    assert config.method == params()["adversarial"]["method"] and val_samples >= 1
+    assert (settings.config.eps, settings.config.norm) == (pgd["eps"], pgd["norm"])
+    assert settings.config.method == params()["adversarial"]["method"]
+    assert settings.val_samples >= 1
     own = _with("adversarial.eps", 0.03)
-    config, _ = adversarial_settings(_with("attack.pgd.norm", "l2", own))
+    config = adversarial_settings(_with("attack.pgd.norm", "l2", own)).config
     assert (config.eps, config.norm) == (0.03, "l2")
     with pytest.raises(ParamsError, match="parameter attack.pgd.eps is 2.0"):
         adversarial_settings(_with("attack.pgd.eps", 2.0))
+
+
+def test_adversarial_epochs_override_train_epochs_alone():
+    from modelrobustness.pipeline.adversarial import adversarial_settings
+
+    own = _with("train.epochs", 5, _with("adversarial.warmup_epochs", 2))
+    inherited = adversarial_settings(_with("adversarial.epochs", None, own)).fit
+    assert inherited == train.fit_config(own) and inherited.epochs == 5
+    overridden = adversarial_settings(_with("adversarial.epochs", 9, own)).fit
+    assert overridden.epochs == 9 and overridden.lr == inherited.lr
+    assert train.fit_config(_with("adversarial.epochs", 9, own)).epochs == 5
+    # the warm-up is checked against the epochs this stage runs, named by their key
+    with pytest.raises(ParamsError, match=r"warmup_epochs is 3.0; expected below "
+                                          r"adversarial.epochs = 3"):
+        adversarial_settings(_with("adversarial.epochs", 3,
+                                   _with("adversarial.warmup_epochs", 3, own)))
+    with pytest.raises(ParamsError, match=r"expected below train.epochs = 5"):
+        adversarial_settings(_with("adversarial.epochs", None,
+                                   _with("adversarial.warmup_epochs", 6, own)))
+    with pytest.raises(ParamsError, match="adversarial.epochs"):
+        adversarial_settings(_with("adversarial.epochs", 0, own))
 
 
 def test_squeeze_detect_needs_linf_pgd(tmp_path, monkeypatch):

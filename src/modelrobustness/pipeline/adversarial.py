@@ -4,6 +4,7 @@ accuracy under PGD-10 (:mod:`..training.robust_validation`)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,6 +13,7 @@ import torch
 from ..attacks.ball import BUDGET
 from ..data.prepared import load_split
 from ..training.adversarial import AdversarialConfig, perturbation
+from ..training.fit import FitConfig
 from ..training.robust_validation import (
     CLEAN_KEY,
     FGSM_KEY,
@@ -42,26 +44,41 @@ ADVERSARIAL_SECTION = Section({
     **{name: rule for name, rule in _CONFIG_RULES.items() if name not in ("eps", "norm")},
     "eps": Nullable(BUDGET),  # null: attack.pgd.eps
     "val_samples": Integer(minimum=1),
+    "epochs": Nullable(Integer(minimum=1)),  # null: train.epochs
 })
 
 
-def adversarial_settings(params: Mapping[str, Any]) -> tuple[AdversarialConfig, int]:
-    """The ``adversarial`` section as a config (``eps`` null: ``attack.pgd.eps``; the norm
-    is ``attack.pgd.norm``) and ``adversarial.val_samples``. The warm-up must end before
-    ``train.epochs`` does, or the model would never train at the budget it reports."""
+@dataclasses.dataclass(frozen=True)
+class AdversarialSettings:
+    """What the ``adversarial`` section sets: the method, the guard's validation images and
+    the ``train`` section with this stage's own epochs."""
+
+    config: AdversarialConfig
+    val_samples: int
+    fit: FitConfig
+
+
+def adversarial_settings(params: Mapping[str, Any]) -> AdversarialSettings:
+    """The ``adversarial`` section (``eps`` null: ``attack.pgd.eps``; the norm is
+    ``attack.pgd.norm``; ``epochs`` null: ``train.epochs``) on top of ``train``. The
+    warm-up must end before the last epoch, or the model would never train at the budget it
+    reports."""
     values = checked_section(params, "adversarial", ADVERSARIAL_SECTION)
-    epochs = fit_config(params).epochs
-    if values["warmup_epochs"] >= epochs:
+    fit = fit_config(params)
+    if values["epochs"] is not None:
+        fit = dataclasses.replace(fit, epochs=values["epochs"])
+    epochs_key = "train.epochs" if values["epochs"] is None else "adversarial.epochs"
+    if values["warmup_epochs"] >= fit.epochs:
         raise params_error(InvalidValue(
             "adversarial.warmup_epochs", values["warmup_epochs"],
-            f"below train.epochs = {epochs} (the budget ramps up over the warm-up)"))
+            f"below {epochs_key} = {fit.epochs} (the budget ramps up over the warm-up)"))
     eps, norm = pgd_threat(params, eps=values["eps"], eps_key="adversarial.eps")
     eps_key = "attack.pgd.eps" if values["eps"] is None else "adversarial.eps"
     fields = {name: values[name] for name in _CONFIG_RULES if name not in ("eps", "norm")}
     keys = {name: f"adversarial.{name}" for name in fields}
     config = make_config(AdversarialConfig, {**fields, "eps": eps, "norm": norm},
                          keys={**keys, "eps": eps_key, "norm": "attack.pgd.norm"})
-    return config, values["val_samples"]
+    return AdversarialSettings(config=config, val_samples=values["val_samples"], fit=fit)
 
 
 def _robust_record(run: TrainedClassifier, *, config: AdversarialConfig, val_samples: int,
@@ -95,13 +112,14 @@ def _robust_record(run: TrainedClassifier, *, config: AdversarialConfig, val_sam
 def main() -> None:
     """Stage ``train_adversarial``."""
     params, paths = load_params(), ProjectPaths()
-    config, val_samples = adversarial_settings(params)
+    settings = adversarial_settings(params)
+    config, val_samples = settings.config, settings.val_samples
     run_seed, run_device = seed(params), device(params)
     val_x, val_y = load_split(paths.prepared, "val")
     test_x, test_y = load_split(paths.prepared, "test")
     scorer = epoch_scorer(val_x[:val_samples], val_y[:val_samples], eps=config.eps,
                           norm=config.norm, seed=run_seed, device=run_device)
-    run_training(ROLE, params, architecture=architecture_config(params),
+    run_training(ROLE, params, architecture=architecture_config(params), fit=settings.fit,
                  perturb=perturbation(config), score_epoch=scorer, select=ROBUST_KEY,
                  more_metrics=lambda run: _robust_record(
                      run, config=config, val_samples=val_samples,

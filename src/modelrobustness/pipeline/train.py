@@ -45,6 +45,7 @@ def run_training(role: str, params: Mapping[str, Any], *, architecture: Architec
                  score_epoch: EpochScore | None = None,
                  select: str = "val_accuracy",
                  more_metrics: Callable[[TrainedClassifier], dict[str, Any]] | None = None,
+                 fit: FitConfig | None = None,
                  ) -> TrainedClassifier:
     """Train ``role`` (baseline, teacher, student, adversarial) and write
     ``models/<role>.pt``, ``metrics/train_<role>.json`` and ``plots/train_<role>/``
@@ -52,10 +53,11 @@ def run_training(role: str, params: Mapping[str, Any], *, architecture: Architec
 
     With ``teacher_predictions`` (test split) the metrics get ``teacher_agreement``;
     ``perturb``, ``score_epoch`` and ``select`` go to the fit loop; ``more_metrics(run)``
-    adds to the record what only the trained model can tell.
+    adds to the record what only the trained model can tell. ``fit`` replaces the ``train``
+    section (a stage with its own epochs).
     """
     paths = paths or ProjectPaths()
-    config, run_seed, run_device = fit_config(params), seed(params), device(params)
+    config, run_seed, run_device = fit or fit_config(params), seed(params), device(params)
     x_train, _ = load_split_uint8(paths.prepared, "train")
     domain = domain_profile(x_train, load_sources(paths.prepared, "train"))
     torch.manual_seed(run_seed)  # weight initialisation

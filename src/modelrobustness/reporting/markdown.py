@@ -251,8 +251,8 @@ def setup_table(summary: dict[str, Any]) -> str:
                  f"{data['train']:,} train, {data['val']:,} validation, {data['test']:,} test"],
         ["models", f"{training['arch']} (width {training['width']}), {training['epochs']} "
                    f"epochs each: baseline, teacher and student (distilled at T = "
-                   f"{temperature:g}, deployed at T = 1), adversarial "
-                   f"({_training_method(adversarial)})"],
+                   f"{temperature:g}, deployed at T = 1); adversarial, "
+                   f"{adversarial['epochs']} epochs ({_training_method(adversarial)})"],
         ["PGD", f"{pgd['norm']} eps {pgd['eps']:g}, {pgd['steps']} steps, losses "
                 f"{', '.join(pgd['losses'])}; the first {pgd['samples']} test images"],
         ["AutoAttack", f"{aa['version']}: {aa['norm']} eps {aa['eps']:g}; APGD-CE and "

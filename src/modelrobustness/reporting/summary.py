@@ -136,13 +136,14 @@ def _robustness(stage: dict[str, dict[str, Any]],
 
 def _models(stage: dict[str, dict[str, Any]],
             lipschitz: dict[str, dict[str, float]]) -> dict[str, Any]:
-    """Test accuracy and macro F1 of each trained model on the whole test split, the
+    """Test accuracy and macro F1 of each trained model on the whole test split, its epochs, the
     Lipschitz estimates where measured, the student's agreement with its teacher and
     temperature, and the adversarial training's method and guard (``ADVERSARIAL_KEYS``)."""
     models = {}
     for role in TRAINED_MODELS:
         train = stage[f"train_{role}"]
-        models[role] = {"test_accuracy": train["test_accuracy"], "macro_f1": train["macro_f1"]}
+        models[role] = {"test_accuracy": train["test_accuracy"], "macro_f1": train["macro_f1"],
+                        "epochs": train["epochs"]}
         if role in lipschitz:
             models[role].update(lipschitz[role])
     models["student"]["teacher_agreement"] = stage["train_student"]["teacher_agreement"]
