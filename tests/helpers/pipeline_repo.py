@@ -58,7 +58,7 @@ def make_tiny_repo(repo: Path) -> Path:
     params["attack"]["ddn"]["steps"] = 10
     params["attack"]["autoattack"].update(steps=5, square_queries=20)
     params["squeeze"].update(select_samples=20, adaptive_steps=5)
-    params["adversarial"].update(val_samples=16, warmup_epochs=1)
+    params["adversarial"].update(val_samples=16, warmup_epochs=1, epochs=None)  # train.epochs
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(repo, "git", "init", "-q")
     run(repo, "git", "add", "-A")
