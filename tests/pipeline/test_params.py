@@ -79,6 +79,7 @@ BAD: dict[str, tuple[Any, Any]] = {
     "adversarial.warmup_epochs": ("4", -1),
     "adversarial.val_samples": (200.0, 0),
     "adversarial.epochs": ("12", 0),
+    "adversarial.init": (1, "imagenet"),
     "distill.temperature": ("20", 0),
     "distill.model": ("vgg", {"width": 0}),
     "squeeze.squeezers": ("bit_depth:1", ["blur:3"]),
@@ -193,7 +194,7 @@ def test_every_problem_at_once_and_unknown_or_missing_keys(capsys, tmp_path):
     ("adversarial.eps", 1.5, "parameter adversarial.eps is 1.5; expected a number in (0, 1] "
                              "for the linf norm"),
     ("adversarial.warmup_epochs", 12, "parameter adversarial.warmup_epochs is 12.0; expected "
-                                      "below adversarial.epochs = 12"),
+                                      "below train.epochs = 8"),
     ("device", "cuda:7", "parameter device is 'cuda:7'; expected auto or cpu: this machine "
                          "has no CUDA device"),
 ])

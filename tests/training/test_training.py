@@ -100,3 +100,52 @@ def test_fit_config_errors_name_the_field():
         fit_config(flip="no")
     with pytest.raises(TypeError):  # no defaults: every field is given
         FitConfig(epochs=3)
+
+
+def _prepared(folder, n=48, size=8):
+    """A prepared data folder (the split stage's format, without the index) of two classes:
+    bright and dark squares."""
+    import json
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "val", "test"):
+        y = np.arange(n) % 2
+        x = (rng.integers(0, 100, (n, 1, size, size)) + 150 * y[:, None, None, None])
+        np.save(folder / f"{split}_x.npy", x.astype(np.uint8))
+        np.save(folder / f"{split}_y.npy", y.astype(np.int64))
+    (folder / "classes.json").write_text(json.dumps(["dark", "bright"]))
+    return folder
+
+
+def test_fine_tuning_starts_from_the_given_classifier_and_leaves_it_untouched(tmp_path):
+    from modelrobustness.models.classifier import ArchitectureConfig
+    from modelrobustness.training.train_classifier import train_classifier
+
+    prepared = _prepared(tmp_path)
+    architecture = ArchitectureConfig(arch="vgg_small", width=4, pretrained="none")
+    torch.manual_seed(0)
+    first = train_classifier(prepared, architecture=architecture, seed=0,
+                             fit_config=fit_config(epochs=2, batch_size=16, lr=0.05)).model
+    before = {k: v.clone() for k, v in first.state_dict().items()}
+    # a vanishing learning rate: the fine-tuned weights stay where they started
+    torch.manual_seed(1)  # would change fresh weights, not a fine-tuned start
+    tuned = train_classifier(prepared, architecture=architecture, seed=0, initial=first,
+                             fit_config=fit_config(epochs=1, batch_size=16, lr=1e-9,
+                                                   weight_decay=0.0)).model
+    assert tuned is not first
+    for key, value in first.state_dict().items():
+        assert torch.equal(value, before[key]), key  # the start is a copy
+        if value.is_floating_point() and "running" not in key:
+            assert torch.allclose(tuned.state_dict()[key], value, atol=1e-6), key
+    torch.manual_seed(1)
+    fresh = train_classifier(prepared, architecture=architecture, seed=0,
+                             fit_config=fit_config(epochs=1, batch_size=16, lr=1e-9,
+                                                   weight_decay=0.0)).model
+    weight = next(k for k in before if k.endswith("weight"))
+    assert not torch.allclose(fresh.state_dict()[weight], before[weight], atol=1e-3)
+    with pytest.raises(ValueError, match="cannot fine-tune"):
+        train_classifier(prepared, architecture=ArchitectureConfig(
+            arch="vgg_small", width=8, pretrained="none"), seed=0, initial=first,
+            fit_config=fit_config(epochs=1, batch_size=16, lr=0.05))

@@ -1,6 +1,9 @@
 """Stage ``train_adversarial``: adversarial training (FGSM with a random start, PGD or
 TRADES) with the shared ``train`` settings, the kept epoch chosen by robust validation
-accuracy under PGD-10 (:mod:`..training.robust_validation`)."""
+accuracy under PGD-10 (:mod:`..training.robust_validation`). By default it fine-tunes the
+trained baseline (``adversarial.init: baseline``; Jeddi, Shafiee & Wong 2020, "A Simple
+Fine-tuning Is All You Need"), which reaches more robustness in fewer epochs than fresh
+weights here; ``scratch`` starts from fresh weights as Wong et al. 2020 do."""
 
 from __future__ import annotations
 
@@ -24,7 +27,8 @@ from ..training.robust_validation import (
     robust_accuracy,
 )
 from ..training.train_classifier import TrainedClassifier
-from ..utils.checks import Integer, InvalidValue, Nullable, field_rules
+from ..utils.checks import Integer, InvalidValue, Nullable, OneOf, field_rules
+from .artifacts.models import load_trained
 from .params import (
     Section,
     checked_section,
@@ -39,23 +43,28 @@ from .threat import pgd_threat
 from .train import architecture_config, fit_config, run_training
 
 ROLE = "adversarial"
+# where the weights start: the trained baseline (adversarial fine-tuning) or fresh ones
+INITS: tuple[str, ...] = ("baseline", "scratch")
+FINE_TUNED_FROM = "baseline"
 _CONFIG_RULES = field_rules(AdversarialConfig)
 ADVERSARIAL_SECTION = Section({
     **{name: rule for name, rule in _CONFIG_RULES.items() if name not in ("eps", "norm")},
     "eps": Nullable(BUDGET),  # null: attack.pgd.eps
     "val_samples": Integer(minimum=1),
     "epochs": Nullable(Integer(minimum=1)),  # null: train.epochs
+    "init": OneOf(INITS),
 })
 
 
 @dataclasses.dataclass(frozen=True)
 class AdversarialSettings:
-    """What the ``adversarial`` section sets: the method, the guard's validation images and
-    the ``train`` section with this stage's own epochs."""
+    """What the ``adversarial`` section sets: the method, the guard's validation images, the
+    ``train`` section with this stage's own epochs, and where the weights start."""
 
     config: AdversarialConfig
     val_samples: int
     fit: FitConfig
+    init: str
 
 
 def adversarial_settings(params: Mapping[str, Any]) -> AdversarialSettings:
@@ -78,12 +87,14 @@ def adversarial_settings(params: Mapping[str, Any]) -> AdversarialSettings:
     keys = {name: f"adversarial.{name}" for name in fields}
     config = make_config(AdversarialConfig, {**fields, "eps": eps, "norm": norm},
                          keys={**keys, "eps": eps_key, "norm": "attack.pgd.norm"})
-    return AdversarialSettings(config=config, val_samples=values["val_samples"], fit=fit)
+    return AdversarialSettings(config=config, val_samples=values["val_samples"], fit=fit,
+                               init=values["init"])
 
 
-def _robust_record(run: TrainedClassifier, *, config: AdversarialConfig, val_samples: int,
-                   val_images: int, test_x: torch.Tensor, test_y: torch.Tensor, run_seed: int,
-                   run_device: torch.device) -> dict[str, Any]:
+def _robust_record(run: TrainedClassifier, *, config: AdversarialConfig, init: str,
+                   val_samples: int, val_images: int, test_x: torch.Tensor,
+                   test_y: torch.Tensor, run_seed: int, run_device: torch.device
+                   ) -> dict[str, Any]:
     """What adversarial training adds to the training record: the method, the robust
     validation accuracy at the kept epoch, the test subset's clean and robust accuracy,
     and both overfitting diagnoses."""
@@ -94,7 +105,7 @@ def _robust_record(run: TrainedClassifier, *, config: AdversarialConfig, val_sam
                            seed=run_seed, device=run_device)
     collapsed = collapsed_epochs(history)
     return {
-        "method": config.method, "eps": config.eps, "norm": config.norm,
+        "method": config.method, "init": init, "eps": config.eps, "norm": config.norm,
         "alpha": config.step_size, "steps": config.steps if config.method != "fgsm_rs"
         else 1, "beta": config.beta if config.method == "trades" else None,
         "warmup_epochs": config.warmup_epochs, "val_samples": val_samples,
@@ -119,9 +130,12 @@ def main() -> None:
     test_x, test_y = load_split(paths.prepared, "test")
     scorer = epoch_scorer(val_x[:val_samples], val_y[:val_samples], eps=config.eps,
                           norm=config.norm, seed=run_seed, device=run_device)
+    initial = (load_trained(paths, FINE_TUNED_FROM, run_device)
+               if settings.init == FINE_TUNED_FROM else None)
     run_training(ROLE, params, architecture=architecture_config(params), fit=settings.fit,
+                 initial=initial,
                  perturb=perturbation(config), score_epoch=scorer, select=ROBUST_KEY,
                  more_metrics=lambda run: _robust_record(
-                     run, config=config, val_samples=val_samples,
+                     run, config=config, init=settings.init, val_samples=val_samples,
                      val_images=len(val_x[:val_samples]), test_x=test_x,
                      test_y=test_y, run_seed=run_seed, run_device=run_device))

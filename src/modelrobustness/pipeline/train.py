@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from ..data.domain import domain_profile
 from ..data.prepared import load_sources, load_split_uint8
-from ..models.classifier import ArchitectureConfig
+from ..models.classifier import ArchitectureConfig, Classifier
 from ..training.fit import EpochScore, FitConfig, LossFn, Perturbation
 from ..training.train_classifier import TrainedClassifier, train_classifier
 from .artifacts.metrics import write_metrics, write_table
@@ -46,6 +46,7 @@ def run_training(role: str, params: Mapping[str, Any], *, architecture: Architec
                  select: str = "val_accuracy",
                  more_metrics: Callable[[TrainedClassifier], dict[str, Any]] | None = None,
                  fit: FitConfig | None = None,
+                 initial: Classifier | None = None,
                  ) -> TrainedClassifier:
     """Train ``role`` (baseline, teacher, student, adversarial) and write
     ``models/<role>.pt``, ``metrics/train_<role>.json`` and ``plots/train_<role>/``
@@ -54,7 +55,7 @@ def run_training(role: str, params: Mapping[str, Any], *, architecture: Architec
     With ``teacher_predictions`` (test split) the metrics get ``teacher_agreement``;
     ``perturb``, ``score_epoch`` and ``select`` go to the fit loop; ``more_metrics(run)``
     adds to the record what only the trained model can tell. ``fit`` replaces the ``train``
-    section (a stage with its own epochs).
+    section (a stage with its own epochs); ``initial`` is the trained classifier to fine-tune.
     """
     paths = paths or ProjectPaths()
     config, run_seed, run_device = fit or fit_config(params), seed(params), device(params)
@@ -66,7 +67,7 @@ def run_training(role: str, params: Mapping[str, Any], *, architecture: Architec
             paths.prepared, architecture=architecture, fit_config=config, seed=run_seed,
             device=run_device, loss_fn=loss_fn, train_targets=train_targets,
             on_epoch_end=epoch_logger(live), desc=role, perturb=perturb,
-            score_epoch=score_epoch, select=select,
+            score_epoch=score_epoch, select=select, initial=initial,
         )
         log_confusion(live, run.test_labels, run.test_predictions, run.class_names)
     run.metrics.update(extra_metrics or {})

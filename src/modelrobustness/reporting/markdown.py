@@ -210,7 +210,8 @@ def _training_method(model: dict[str, Any]) -> str:
     epochs = model["warmup_epochs"]
     warmup = (f", eps ramped up over {epochs:g} epoch{'' if epochs == 1 else 's'}"
               if epochs else "")
-    return f"{name} at {eps}, step {model['alpha']:.3g}{warmup}"
+    start = "; fine-tuned from the baseline" if model["init"] == "baseline" else ""
+    return f"{name} at {eps}, step {model['alpha']:.3g}{warmup}{start}"
 
 
 def adversarial_training_text(summary: dict[str, Any]) -> str:

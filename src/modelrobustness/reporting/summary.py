@@ -25,7 +25,7 @@ ATTACKED_MODELS: tuple[str, ...] = tuple(model for model, _, _ in CLASSIFIERS)
 TRAINED_MODELS: tuple[str, ...] = ("baseline", "teacher", "student", "adversarial")
 # what the adversarial training record adds to the model's entry
 ADVERSARIAL_KEYS: tuple[str, ...] = (
-    "method", "eps", "norm", "alpha", "steps", "beta", "warmup_epochs", "val_images",
+    "method", "init", "eps", "norm", "alpha", "steps", "beta", "warmup_epochs", "val_images",
     "test_images", "best_epoch", "selected_by", "val_accuracy", "val_subset_accuracy",
     "val_robust_accuracy", "val_fgsm_accuracy",
     "test_subset_accuracy", "test_robust_accuracy", "test_fgsm_accuracy",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,9 +80,13 @@ def train_classifier(
     perturb: Perturbation | None = None,
     score_epoch: EpochScore | None = None,
     select: str = "val_accuracy",
+    initial: Classifier | None = None,
 ) -> TrainedClassifier:
     """Build ``architecture`` for the data, fit it on the train split, score it on val and
     test.
+
+    ``initial`` (fine-tuning) starts from a copy of that trained classifier instead of
+    fresh weights; it must be the model ``architecture`` builds for this data.
 
     ``train_targets`` replaces the train labels (soft labels for distillation);
     ``perturb``, ``score_epoch`` and ``select`` go to :func:`~.fit.fit` (adversarial
@@ -93,7 +98,13 @@ def train_classifier(
     val_x, val_y = load_split(prepared_dir, "val")
     test_x, test_y = load_split(prepared_dir, "test")
     config = model_config_for_data(architecture, class_names=class_names, train_x=train_x)
-    model = build_model(config, pretrained=architecture.pretrained)
+    if initial is None:
+        model = build_model(config, pretrained=architecture.pretrained)
+    elif initial.config != config:
+        raise ValueError(f"cannot fine-tune a {initial.config} as a {config}: train it with "
+                         "the same model section and data")
+    else:
+        model = copy.deepcopy(initial)
     result = fit(model, train_x, train_y if train_targets is None else train_targets,
                  val_x, val_y, config=fit_config, seed=seed, device=device, loss_fn=loss_fn,
                  on_epoch_end=on_epoch_end, desc=desc, perturb=perturb,
