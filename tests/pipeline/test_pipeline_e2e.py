@@ -85,6 +85,8 @@ def test_pipeline_end_to_end(tiny_pipeline: tuple[Path, str]):
     adversarial = metrics["train_adversarial"]
     assert ADVERSARIAL_KEYS <= set(adversarial)
     assert adversarial["method"] == "fgsm_rs" and adversarial["eps"] == 0.1
+    # the default fine-tunes the baseline, for train.epochs (adversarial.epochs: null)
+    assert adversarial["init"] == "baseline" and adversarial["epochs"] == 3
     assert 0.0 <= adversarial["test_robust_accuracy"] <= adversarial["test_subset_accuracy"]
     curves = repo / "plots/train_adversarial/plots/metrics"
     for name in ("val_robust_accuracy", "val_fgsm_accuracy", "val_accuracy"):
