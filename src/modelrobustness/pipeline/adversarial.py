@@ -91,13 +91,13 @@ def adversarial_settings(params: Mapping[str, Any]) -> AdversarialSettings:
                                init=values["init"])
 
 
-def _robust_record(run: TrainedClassifier, *, config: AdversarialConfig, init: str,
-                   val_samples: int, val_images: int, test_x: torch.Tensor,
-                   test_y: torch.Tensor, run_seed: int, run_device: torch.device
-                   ) -> dict[str, Any]:
+def _robust_record(run: TrainedClassifier, *, settings: AdversarialSettings,
+                   val_images: int, test_x: torch.Tensor, test_y: torch.Tensor,
+                   run_seed: int, run_device: torch.device) -> dict[str, Any]:
     """What adversarial training adds to the training record: the method, the robust
     validation accuracy at the kept epoch, the test subset's clean and robust accuracy,
     and both overfitting diagnoses."""
+    config, val_samples = settings.config, settings.val_samples
     history = run.fit.history
     kept = next(row for row in history if row["epoch"] == run.fit.best_epoch)
     test_x, test_y = test_x[:val_samples], test_y[:val_samples]
@@ -105,7 +105,7 @@ def _robust_record(run: TrainedClassifier, *, config: AdversarialConfig, init: s
                            seed=run_seed, device=run_device)
     collapsed = collapsed_epochs(history)
     return {
-        "method": config.method, "init": init, "eps": config.eps, "norm": config.norm,
+        "method": config.method, "init": settings.init, "eps": config.eps, "norm": config.norm,
         "alpha": config.step_size, "steps": config.steps if config.method != "fgsm_rs"
         else 1, "beta": config.beta if config.method == "trades" else None,
         "warmup_epochs": config.warmup_epochs, "val_samples": val_samples,
@@ -136,6 +136,5 @@ def main() -> None:
                  initial=initial,
                  perturb=perturbation(config), score_epoch=scorer, select=ROBUST_KEY,
                  more_metrics=lambda run: _robust_record(
-                     run, config=config, init=settings.init, val_samples=val_samples,
-                     val_images=len(val_x[:val_samples]), test_x=test_x,
-                     test_y=test_y, run_seed=run_seed, run_device=run_device))
+                     run, settings=settings, val_images=len(val_x[:val_samples]),
+                     test_x=test_x, test_y=test_y, run_seed=run_seed, run_device=run_device))

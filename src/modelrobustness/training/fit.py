@@ -191,13 +191,9 @@ def fit(
                                     device=device)
         val_loss = float(F.cross_entropy(val_logits, val_y))
         val_accuracy = float((val_logits.argmax(1) == val_y).float().mean())
-        stats = {
-            "train_loss": loss_sum / len(train_x),
-            "train_accuracy": correct / len(train_x),
-            "val_loss": val_loss,
-            "val_accuracy": val_accuracy,
-            "lr": float(optimizer.param_groups[0]["lr"]),
-        }
+        stats = dict(zip(EPOCH_STATS, (loss_sum / len(train_x), correct / len(train_x),
+                                       val_loss, val_accuracy,
+                                       float(optimizer.param_groups[0]["lr"])), strict=True))
         if score_epoch is not None:
             model.eval()
             scoring = time.perf_counter()
