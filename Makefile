@@ -15,6 +15,7 @@ repro: $(VENV)/.installed-runtime
 
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check src stages tests benchmarks tools
+	$(BIN)/ruff format --check src stages tests benchmarks tools
 	$(RUN) $(BIN)/python -m pytest
 
 install: $(VENV)/.installed-runtime

@@ -53,7 +53,7 @@ def floor(model: torch.nn.Module, steps: int) -> Attack:
 
 
 def batched(attack: Attack, x: torch.Tensor, y: torch.Tensor, batch: int) -> torch.Tensor:
-    return torch.cat([attack(x[i:i + batch], y[i:i + batch]) for i in range(0, len(x), batch)])
+    return torch.cat([attack(x[i : i + batch], y[i : i + batch]) for i in range(0, len(x), batch)])
 
 
 def main() -> None:
@@ -61,8 +61,13 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=500)
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--eps", type=float, nargs="+", default=[0.1, 0.03],
-                        help="PGD budgets (step size eps / 10); 0.1 is the reference setting")
+    parser.add_argument(
+        "--eps",
+        type=float,
+        nargs="+",
+        default=[0.1, 0.03],
+        help="PGD budgets (step size eps / 10); 0.1 is the reference setting",
+    )
     parser.add_argument("--model", default=str(ROOT / "models/baseline.pt"))
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/attacks.json")
     args = parser.parse_args()
@@ -77,38 +82,54 @@ def main() -> None:
         def run(xb, yb):
             torch.manual_seed(0)  # torchattacks and adv-lib draw from the global generator
             return fn(xb, yb)
+
         return run
 
     generator = torch.Generator()
 
     def ours_pgd(eps: float, early_stop: bool) -> Attack:
         def run(xb, yb):
-            return pgd(model, xb, yb, eps=eps, steps=steps, step_size=eps / 10,
-                       early_stop=early_stop, generator=generator)
+            return pgd(
+                model,
+                xb,
+                yb,
+                eps=eps,
+                steps=steps,
+                step_size=eps / 10,
+                early_stop=early_stop,
+                generator=generator,
+            )
+
         return run
 
     def adv_lib_pgd(eps: float) -> Attack:
         def run(xb, yb):
-            return adv_lib.pgd_linf(model, xb, yb, ε=eps, steps=steps,
-                                    absolute_step_size=eps / 10)
+            return adv_lib.pgd_linf(model, xb, yb, ε=eps, steps=steps, absolute_step_size=eps / 10)
+
         return run
 
     methods: dict[str, tuple[str, Attack]] = {
         "pgd floor (40 fwd+bwd)": ("pgd", floor(model, steps)),
     }
     for eps in args.eps:
-        methods.update({
-            f"pgd ours, eps {eps:g}": ("pgd", ours_pgd(eps, False)),
-            f"pgd ours early stop, eps {eps:g}": ("pgd", ours_pgd(eps, True)),
-            f"pgd torchattacks, eps {eps:g}": ("pgd", seeded(torchattacks().PGD(
-                model, eps=eps, alpha=eps / 10, steps=steps))),
-            f"pgd adv-lib, eps {eps:g}": ("pgd", seeded(adv_lib_pgd(eps))),
-        })
-    methods.update({
-        "ddn floor (100 fwd+bwd)": ("ddn", floor(model, 100)),
-        "ddn ours": ("ddn", lambda xb, yb: ddn(model, xb, yb, steps=100)),
-        "ddn adv-lib": ("ddn", seeded(lambda xb, yb: adv_lib.ddn(model, xb, yb, steps=100))),
-    })
+        methods.update(
+            {
+                f"pgd ours, eps {eps:g}": ("pgd", ours_pgd(eps, False)),
+                f"pgd ours early stop, eps {eps:g}": ("pgd", ours_pgd(eps, True)),
+                f"pgd torchattacks, eps {eps:g}": (
+                    "pgd",
+                    seeded(torchattacks().PGD(model, eps=eps, alpha=eps / 10, steps=steps)),
+                ),
+                f"pgd adv-lib, eps {eps:g}": ("pgd", seeded(adv_lib_pgd(eps))),
+            }
+        )
+    methods.update(
+        {
+            "ddn floor (100 fwd+bwd)": ("ddn", floor(model, 100)),
+            "ddn ours": ("ddn", lambda xb, yb: ddn(model, xb, yb, steps=100)),
+            "ddn adv-lib": ("ddn", seeded(lambda xb, yb: adv_lib.ddn(model, xb, yb, steps=100))),
+        }
+    )
     times: dict[str, list[float]] = {name: [] for name in methods}
     outputs: dict[str, torch.Tensor] = {}
     for _name, (_, attack) in methods.items():  # warm-up
@@ -123,12 +144,17 @@ def main() -> None:
     with torch.no_grad():
         clean_pred = model(x).argmax(1)
     rows = []
-    floors = {"pgd": statistics.median(times["pgd floor (40 fwd+bwd)"]),
-              "ddn": statistics.median(times["ddn floor (100 fwd+bwd)"])}
+    floors = {
+        "pgd": statistics.median(times["pgd floor (40 fwd+bwd)"]),
+        "ddn": statistics.median(times["ddn floor (100 fwd+bwd)"]),
+    }
     for name, (kind, _) in methods.items():
         seconds = statistics.median(times[name])
-        row = {"method": name, "seconds": round(seconds, 3),
-               "x_floor": round(seconds / floors[kind], 3)}
+        row = {
+            "method": name,
+            "seconds": round(seconds, 3),
+            "x_floor": round(seconds / floors[kind], 3),
+        }
         if kind == "pgd" and "eps" in name:
             reference = statistics.median(times[f"pgd torchattacks, {name.split(', ')[-1]}"])
             row["x_torchattacks"] = round(seconds / reference, 3)
@@ -144,22 +170,38 @@ def main() -> None:
                 row["median_l2"] = round(float(l2.median()), 4) if l2.numel() else None
         rows.append(row)
 
-    print(f"{args.samples} images, batch {args.batch_size}, median of {args.repeats}, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
-    print("| method | seconds | x floor | x torchattacks | robust acc. | DDN success | "
-          "DDN median L2 |\n|---|---:|---:|---:|---:|---:|---:|")
+    print(
+        f"{args.samples} images, batch {args.batch_size}, median of {args.repeats}, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads\n"
+    )
+    print(
+        "| method | seconds | x floor | x torchattacks | robust acc. | DDN success | "
+        "DDN median L2 |\n|---|---:|---:|---:|---:|---:|---:|"
+    )
     for r in rows:
-        cells = [r["method"], f"{r['seconds']:.2f}", f"{r['x_floor']:.2f}",
-                 f"{r['x_torchattacks']:.2f}" if "x_torchattacks" in r else "",
-                 f"{r['robust_accuracy']:.4f}" if "robust_accuracy" in r else "",
-                 f"{r['success_rate']:.4f}" if "success_rate" in r else "",
-                 f"{r['median_l2']:.4f}" if r.get("median_l2") is not None else ""]
+        cells = [
+            r["method"],
+            f"{r['seconds']:.2f}",
+            f"{r['x_floor']:.2f}",
+            f"{r['x_torchattacks']:.2f}" if "x_torchattacks" in r else "",
+            f"{r['robust_accuracy']:.4f}" if "robust_accuracy" in r else "",
+            f"{r['success_rate']:.4f}" if "success_rate" in r else "",
+            f"{r['median_l2']:.4f}" if r.get("median_l2") is not None else "",
+        ]
         print("| " + " | ".join(cells) + " |")
-    result = {"samples": args.samples, "batch_size": args.batch_size, "repeats": args.repeats,
-              "machine": {"torch": torch.__version__, "threads": torch.get_num_threads(),
-                          "python": platform.python_version(), "platform": platform.platform()},
-              "raw_seconds": {k: [round(t, 3) for t in v] for k, v in times.items()},
-              "rows": rows}
+    result = {
+        "samples": args.samples,
+        "batch_size": args.batch_size,
+        "repeats": args.repeats,
+        "machine": {
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "raw_seconds": {k: [round(t, 3) for t in v] for k, v in times.items()},
+        "rows": rows,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
 

@@ -82,8 +82,13 @@ from modelrobustness.utils.torch import predict_labels
 from reference_libs import torchattacks
 
 ROOT = Path(__file__).resolve().parents[1]
-METHODS = ("ours-fast", "ours-standard", "reference-standard", "reference-standard-copy",
-           "torchattacks-autoattack")
+METHODS = (
+    "ours-fast",
+    "ours-standard",
+    "reference-standard",
+    "reference-standard-copy",
+    "torchattacks-autoattack",
+)
 # the methods that attack the inference copy (the stages' model); the rest the checkpoint
 ON_COPY = frozenset({"ours-fast", "ours-standard", "reference-standard-copy"})
 PGD_BACKWARDS = 40  # PGD-40: one backward pass per step and image
@@ -136,53 +141,84 @@ class Measurement:
 
 
 def batched(attack, x: torch.Tensor, y: torch.Tensor, batch: int) -> torch.Tensor:
-    return torch.cat([attack(x[i:i + batch], y[i:i + batch]) for i in range(0, len(x), batch)])
+    return torch.cat([attack(x[i : i + batch], y[i : i + batch]) for i in range(0, len(x), batch)])
 
 
-def build_methods(plain: Counting, copy: Counting, *, eps: float, classes: int,
-                  batch_size: int, generator: torch.Generator) -> dict[str, Method]:
+def build_methods(
+    plain: Counting,
+    copy: Counting,
+    *,
+    eps: float,
+    classes: int,
+    batch_size: int,
+    generator: torch.Generator,
+) -> dict[str, Method]:
     """Ours on ``copy`` (the inference copy, as the stage runs it), the references on
     ``plain`` (the checkpoint as loaded) and the reference once more on ``copy``."""
     ta = torchattacks()
     model = copy
 
     def ours(version: str) -> Method:
-        config = AutoAttackConfig(eps=eps, version=version, steps=None, n_target_classes=None,
-                                  square_queries=None)  # None: the version's settings
+        config = AutoAttackConfig(
+            eps=eps, version=version, steps=None, n_target_classes=None, square_queries=None
+        )  # None: the version's settings
 
         def run(x, y):
-            members = ensemble_members(model, config=config, eps=eps, norm="linf",
-                                       classes=classes, generator=generator)
+            members = ensemble_members(
+                model, config=config, eps=eps, norm="linf", classes=classes, generator=generator
+            )
             result = run_ensemble(model, x, y, members, batch_size=batch_size)
-            details = {"robust_accuracy_after": result.robust_accuracy_after(),
-                       "fooled_by": result.fooled_by(), "seconds_by_attack": result.seconds,
-                       "reported_robust": int(result.robust.sum())}
+            details = {
+                "robust_accuracy_after": result.robust_accuracy_after(),
+                "fooled_by": result.fooled_by(),
+                "seconds_by_attack": result.seconds,
+                "reported_robust": int(result.robust.sum()),
+            }
             return result.x_adv, details
+
         return run
 
     def seeded(attack) -> Method:
         def run(x, y):
             torch.manual_seed(0)  # torchattacks reseeds the global generator per call
             return batched(attack, x, y, batch_size), None
+
         return run
 
     def reference(net: Counting) -> Method:
-        return seeded(ta.MultiAttack([
-            ta.APGD(net, eps=eps, norm="Linf", steps=100, n_restarts=1, loss="ce", seed=0),
-            ta.APGDT(net, eps=eps, norm="Linf", steps=100, n_restarts=1, n_classes=classes,
-                     seed=0),
-            ta.Square(net, eps=eps, norm="Linf", n_queries=5000, n_restarts=1, seed=0),
-        ]))
+        return seeded(
+            ta.MultiAttack(
+                [
+                    ta.APGD(net, eps=eps, norm="Linf", steps=100, n_restarts=1, loss="ce", seed=0),
+                    ta.APGDT(
+                        net,
+                        eps=eps,
+                        norm="Linf",
+                        steps=100,
+                        n_restarts=1,
+                        n_classes=classes,
+                        seed=0,
+                    ),
+                    ta.Square(net, eps=eps, norm="Linf", n_queries=5000, n_restarts=1, seed=0),
+                ]
+            )
+        )
 
-    shipped = ta.AutoAttack(plain, norm="Linf", eps=eps, version="standard",
-                            n_classes=classes, seed=0)
-    return {"ours-fast": ours("fast"), "ours-standard": ours("standard"),
-            "reference-standard": reference(plain), "reference-standard-copy": reference(copy),
-            "torchattacks-autoattack": seeded(shipped)}
+    shipped = ta.AutoAttack(
+        plain, norm="Linf", eps=eps, version="standard", n_classes=classes, seed=0
+    )
+    return {
+        "ours-fast": ours("fast"),
+        "ours-standard": ours("standard"),
+        "reference-standard": reference(plain),
+        "reference-standard-copy": reference(copy),
+        "torchattacks-autoattack": seeded(shipped),
+    }
 
 
-def correct_under(model: nn.Module, x_adv: torch.Tensor, y: torch.Tensor,
-                  batch_size: int) -> torch.Tensor:
+def correct_under(
+    model: nn.Module, x_adv: torch.Tensor, y: torch.Tensor, batch_size: int
+) -> torch.Tensor:
     return predict_labels(model, x_adv, batch_size=batch_size) == y
 
 
@@ -202,22 +238,40 @@ def per(total: int, n: int) -> float | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["baseline", "student"],
-                        help="names under models/ (models/<name>.pt) or checkpoint paths")
-    parser.add_argument("--eps", type=float, nargs="+", default=[0.1, 0.03],
-                        help="L-inf budgets; 0.1 is the default run's attack.pgd.eps")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=["baseline", "student"],
+        help="names under models/ (models/<name>.pt) or checkpoint paths",
+    )
+    parser.add_argument(
+        "--eps",
+        type=float,
+        nargs="+",
+        default=[0.1, 0.03],
+        help="L-inf budgets; 0.1 is the default run's attack.pgd.eps",
+    )
     parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
-    parser.add_argument("--robust-cost-samples", type=int, default=20,
-                        help="robust images re-attacked (untimed) for the cost per robust "
-                             "image (the same on every image that survives to the end); "
-                             "0 skips it")
-    parser.add_argument("--warmup", type=int, default=2,
-                        help="images each method attacks once before timing (0: none)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads (default: torch's own choice)")
+    parser.add_argument(
+        "--robust-cost-samples",
+        type=int,
+        default=20,
+        help="robust images re-attacked (untimed) for the cost per robust "
+        "image (the same on every image that survives to the end); "
+        "0 skips it",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=2,
+        help="images each method attacks once before timing (0: none)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's own choice)"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/autoattack.json")
     args = parser.parse_args()
     if args.threads:
@@ -238,9 +292,14 @@ def main() -> None:
         with torch.no_grad():
             classes = model(x[:1]).shape[1]
         for eps in args.eps:
-            runs[name, eps] = build_methods(models[name][1], models[name][3], eps=eps,
-                                            classes=classes, batch_size=args.batch_size,
-                                            generator=generator)
+            runs[name, eps] = build_methods(
+                models[name][1],
+                models[name][3],
+                eps=eps,
+                classes=classes,
+                batch_size=args.batch_size,
+                generator=generator,
+            )
     keys = [(name, eps, method) for (name, eps) in runs for method in methods]
     results = {key: Measurement() for key in keys}
 
@@ -272,8 +331,11 @@ def main() -> None:
             model, counting = attacked(key)
             clean = correct_under(model, x, y, args.batch_size)
             linf = (x_adv - x).flatten(1).abs().amax(1)
-            ok = (linf <= eps + TOLERANCE) & (x_adv >= 0).flatten(1).all(1) \
+            ok = (
+                (linf <= eps + TOLERANCE)
+                & (x_adv >= 0).flatten(1).all(1)
                 & (x_adv <= 1).flatten(1).all(1)
+            )
             robust = clean & (correct_under(model, x_adv, y, args.batch_size) | ~ok)
             r = results[key]
             r.seconds.append(seconds)
@@ -283,16 +345,33 @@ def main() -> None:
             if details is not None:
                 r.reported_robust.append(details["reported_robust"])
             r.max_linf, r.outside_ball = float(linf.max()), int((~ok).sum())
-            print(f"repeat {repeat + 1}/{args.repeats} {name} eps {eps:g} {method}: "
-                  f"{seconds:.1f} s, robust {int(robust.sum())}/{len(x)}", flush=True)
+            print(
+                f"repeat {repeat + 1}/{args.repeats} {name} eps {eps:g} {method}: "
+                f"{seconds:.1f} s, robust {int(robust.sum())}/{len(x)}",
+                flush=True,
+            )
             # a run stopped early (the full default takes hours) keeps what it measured
-            partial.write_text(json.dumps({
-                "samples": len(x), "repeats_started": repeat + 1,
-                "measurements": {f"{n} eps {e:g} {m}": {
-                    "seconds": [round(t, 3) for t in v.seconds], "robust": v.robust,
-                    "forwards": v.forwards, "backwards": v.backwards,
-                    "clean_correct": v.clean_correct} for (n, e, m), v in results.items()
-                    if v.seconds}}, indent=2) + "\n")
+            partial.write_text(
+                json.dumps(
+                    {
+                        "samples": len(x),
+                        "repeats_started": repeat + 1,
+                        "measurements": {
+                            f"{n} eps {e:g} {m}": {
+                                "seconds": [round(t, 3) for t in v.seconds],
+                                "robust": v.robust,
+                                "forwards": v.forwards,
+                                "backwards": v.backwards,
+                                "clean_correct": v.clean_correct,
+                            }
+                            for (n, e, m), v in results.items()
+                            if v.seconds
+                        },
+                    },
+                    indent=2,
+                )
+                + "\n"
+            )
 
     robust_cost: dict[tuple[str, float, str], dict] = {}
     if args.robust_cost_samples:
@@ -303,10 +382,13 @@ def main() -> None:
             x_adv, _, seconds = attack(key, x[index], y[index])
             model, counting = attacked(key)
             still = int(correct_under(model, x_adv, y[index], args.batch_size).sum())
-            robust_cost[key] = {"images": int(index.numel()), "still_robust": still,
-                                "forwards": per(counting.forwards, index.numel()),
-                                "backwards": per(counting.backwards, index.numel()),
-                                "seconds": round(seconds / index.numel(), 4)}
+            robust_cost[key] = {
+                "images": int(index.numel()),
+                "still_robust": still,
+                "forwards": per(counting.forwards, index.numel()),
+                "backwards": per(counting.backwards, index.numel()),
+                "seconds": round(seconds / index.numel(), 4),
+            }
 
     rows = []
     for key in keys:
@@ -316,17 +398,19 @@ def main() -> None:
         medians = {m: statistics.median(results[name, eps, m].seconds) for m in methods}
         cost = robust_cost.get(key, {})
         row = {
-            "model": name, "eps": eps, "method": method,
+            "model": name,
+            "eps": eps,
+            "method": method,
             "clean_accuracy": round(r.clean_correct / len(x), 4),
             "robust_accuracy": round(statistics.median(r.robust) / len(x), 4),
             "robust_by_repeat": r.robust,
             "seconds": round(seconds, 3),
             "x_ours_standard": ratio(seconds, medians.get("ours-standard")),
             "x_reference_standard": ratio(seconds, medians.get("reference-standard")),
-            "x_reference_standard_copy": ratio(seconds,
-                                               medians.get("reference-standard-copy")),
+            "x_reference_standard_copy": ratio(seconds, medians.get("reference-standard-copy")),
             "model_attacked": "inference copy" if method in ON_COPY else "checkpoint",
-            "forwards": r.forwards, "backwards": r.backwards,
+            "forwards": r.forwards,
+            "backwards": r.backwards,
             "forwards_per_attacked_image": per(r.forwards, r.clean_correct),
             "backwards_per_attacked_image": per(r.backwards, r.clean_correct),
             "forwards_per_robust_image": cost.get("forwards"),
@@ -334,9 +418,11 @@ def main() -> None:
             "seconds_per_robust_image": cost.get("seconds"),
             "robust_cost_run": cost or None,
             "x_pgd40_backwards_per_attacked_image": ratio(
-                per(r.backwards, r.clean_correct), PGD_BACKWARDS),
+                per(r.backwards, r.clean_correct), PGD_BACKWARDS
+            ),
             "x_pgd40_backwards_per_robust_image": ratio(cost.get("backwards"), PGD_BACKWARDS),
-            "max_linf": round(r.max_linf, 6), "outside_ball": r.outside_ball,
+            "max_linf": round(r.max_linf, 6),
+            "outside_ball": r.outside_ball,
         }
         if r.details is not None:
             row["ensemble"] = r.details
@@ -346,25 +432,36 @@ def main() -> None:
     def cell(value, fmt: str) -> str:
         return "" if value is None else format(value, fmt)
 
-    print(f"\n{len(x)} images, batch {args.batch_size}, median of {args.repeats}, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads; per image: per "
-          f"clean-correct (attacked) image; per robust image: a rerun on at most "
-          f"{args.robust_cost_samples} of the images the method left robust\n")
-    print("| model | eps | method | model attacked | robust acc. | seconds | "
-          "x ours standard | x reference standard | x reference on the copy | "
-          "fwd / image | bwd / image | fwd / robust image | bwd / robust image | "
-          "bwd / robust image, x PGD-40 |\n"
-          "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(
+        f"\n{len(x)} images, batch {args.batch_size}, median of {args.repeats}, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; per image: per "
+        f"clean-correct (attacked) image; per robust image: a rerun on at most "
+        f"{args.robust_cost_samples} of the images the method left robust\n"
+    )
+    print(
+        "| model | eps | method | model attacked | robust acc. | seconds | "
+        "x ours standard | x reference standard | x reference on the copy | "
+        "fwd / image | bwd / image | fwd / robust image | bwd / robust image | "
+        "bwd / robust image, x PGD-40 |\n"
+        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    )
     for r in rows:
-        cells = [r["model"], f"{r['eps']:g}", r["method"], r["model_attacked"],
-                 f"{r['robust_accuracy']:.4f}", f"{r['seconds']:.1f}",
-                 cell(r["x_ours_standard"], ".2f"), cell(r["x_reference_standard"], ".2f"),
-                 cell(r["x_reference_standard_copy"], ".2f"),
-                 cell(r["forwards_per_attacked_image"], ",.0f"),
-                 cell(r["backwards_per_attacked_image"], ",.0f"),
-                 cell(r["forwards_per_robust_image"], ",.0f"),
-                 cell(r["backwards_per_robust_image"], ",.0f"),
-                 cell(r["x_pgd40_backwards_per_robust_image"], ".1f")]
+        cells = [
+            r["model"],
+            f"{r['eps']:g}",
+            r["method"],
+            r["model_attacked"],
+            f"{r['robust_accuracy']:.4f}",
+            f"{r['seconds']:.1f}",
+            cell(r["x_ours_standard"], ".2f"),
+            cell(r["x_reference_standard"], ".2f"),
+            cell(r["x_reference_standard_copy"], ".2f"),
+            cell(r["forwards_per_attacked_image"], ",.0f"),
+            cell(r["backwards_per_attacked_image"], ",.0f"),
+            cell(r["forwards_per_robust_image"], ",.0f"),
+            cell(r["backwards_per_robust_image"], ",.0f"),
+            cell(r["x_pgd40_backwards_per_robust_image"], ".1f"),
+        ]
         print("| " + " | ".join(cells) + " |")
 
     def against(ours: dict, reference: dict | None) -> dict | None:
@@ -373,8 +470,11 @@ def main() -> None:
         points = 100 * (ours["robust_accuracy"] - reference["robust_accuracy"])
         points = round(points, 6)  # 0.65 - 0.64 is 1.0000000000000009 points
         speedup = ratio(reference["seconds"], ours["seconds"])
-        return {"robust_accuracy_points_above": round(points, 2), "speedup": speedup,
-                "met": points <= 1.0 and speedup is not None and speedup >= 2.0}
+        return {
+            "robust_accuracy_points_above": round(points, 2),
+            "speedup": speedup,
+            "met": points <= 1.0 and speedup is not None and speedup >= 2.0,
+        }
 
     goals = []
     by_key = {(r["model"], r["eps"], r["method"]): r for r in rows}
@@ -389,36 +489,62 @@ def main() -> None:
             same = against(ours, by_key.get((name, eps, "reference-standard-copy")))
             if plain is None and same is None:
                 continue
-            goal = {"model": name, "eps": eps, "method": method,
-                    "against_reference": plain, "against_reference_on_copy": same,
-                    "met": bool(plain and plain["met"])}
+            goal = {
+                "model": name,
+                "eps": eps,
+                "method": method,
+                "against_reference": plain,
+                "against_reference_on_copy": same,
+                "met": bool(plain and plain["met"]),
+            }
             goals.append(goal)
-            for what, g in (("reference standard", plain),
-                            ("reference standard on the copy", same)):
+            for what, g in (
+                ("reference standard", plain),
+                ("reference standard on the copy", same),
+            ):
                 if g is not None:
-                    print(f"{'met' if g['met'] else 'NOT met'}: {name} eps {eps:g} {method}"
-                          f"{' (the default version)' if method == 'ours-fast' else ''}: "
-                          f"{g['robust_accuracy_points_above']:+.2f} points vs {what}, "
-                          f"{g['speedup']}x faster (goal: <= +1 point, >= 2x)")
+                    print(
+                        f"{'met' if g['met'] else 'NOT met'}: {name} eps {eps:g} {method}"
+                        f"{' (the default version)' if method == 'ours-fast' else ''}: "
+                        f"{g['robust_accuracy_points_above']:+.2f} points vs {what}, "
+                        f"{g['speedup']}x faster (goal: <= +1 point, >= 2x)"
+                    )
     for r in rows:
         if r["outside_ball"]:
-            print(f"warning: {r['model']} eps {r['eps']:g} {r['method']}: "
-                  f"{r['outside_ball']} images outside the eps-ball or [0, 1] (max L-inf "
-                  f"{r['max_linf']}), counted robust")
+            print(
+                f"warning: {r['model']} eps {r['eps']:g} {r['method']}: "
+                f"{r['outside_ball']} images outside the eps-ball or [0, 1] (max L-inf "
+                f"{r['max_linf']}), counted robust"
+            )
         reported = r.get("ensemble_reported_robust_by_repeat")
         if reported is not None and reported != r["robust_by_repeat"]:
-            print(f"warning: {r['model']} eps {r['eps']:g} {r['method']}: the ensemble "
-                  f"reports {reported} robust images, recomputed {r['robust_by_repeat']}")
+            print(
+                f"warning: {r['model']} eps {r['eps']:g} {r['method']}: the ensemble "
+                f"reports {reported} robust images, recomputed {r['robust_by_repeat']}"
+            )
 
-    result = {"samples": len(x), "batch_size": args.batch_size, "repeats": args.repeats,
-              "models": args.models, "eps": args.eps, "methods": methods,
-              "robust_cost_samples": args.robust_cost_samples,
-              "machine": {"torch": torch.__version__, "threads": torch.get_num_threads(),
-                          "torchattacks": getattr(torchattacks(), "__version__", None),
-                          "python": platform.python_version(), "platform": platform.platform()},
-              "raw_seconds": {f"{n} eps {e:g} {m}": [round(t, 3) for t in results[n, e, m].seconds]
-                              for n, e, m in keys},
-              "rows": rows, "goals": goals}
+    result = {
+        "samples": len(x),
+        "batch_size": args.batch_size,
+        "repeats": args.repeats,
+        "models": args.models,
+        "eps": args.eps,
+        "methods": methods,
+        "robust_cost_samples": args.robust_cost_samples,
+        "machine": {
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "torchattacks": getattr(torchattacks(), "__version__", None),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "raw_seconds": {
+            f"{n} eps {e:g} {m}": [round(t, 3) for t in results[n, e, m].seconds]
+            for n, e, m in keys
+        },
+        "rows": rows,
+        "goals": goals,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     partial.unlink(missing_ok=True)

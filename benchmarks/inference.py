@@ -38,14 +38,15 @@ def forward(model: nn.Module, x: torch.Tensor) -> Callable[[], object]:
     def run() -> object:
         with torch.no_grad():
             return model(x)
+
     return run
 
 
-def forward_backward(model: nn.Module, x: torch.Tensor, y: torch.Tensor
-                     ) -> Callable[[], object]:
+def forward_backward(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[], object]:
     def run() -> object:
         xi = x.clone().requires_grad_(True)
         return torch.autograd.grad(F.cross_entropy(model(xi), y, reduction="sum"), xi)
+
     return run
 
 
@@ -78,9 +79,13 @@ def main() -> None:
         for batch in args.batch_sizes:
             x = torch.rand((batch, *x_test.shape[1:]), generator=generator)
             y = torch.randint(0, logits.shape[1], (batch,), generator=generator)
-            passes = {"forward": (forward(model, x), forward(copy, x)),
-                      "forward + input gradient": (forward_backward(model, x, y),
-                                                   forward_backward(copy, x, y))}
+            passes = {
+                "forward": (forward(model, x), forward(copy, x)),
+                "forward + input gradient": (
+                    forward_backward(model, x, y),
+                    forward_backward(copy, x, y),
+                ),
+            }
             for what, (on_checkpoint, on_copy) in passes.items():
                 runs = {"checkpoint": on_checkpoint, "copy": on_copy}
                 for run in runs.values():  # warm-up
@@ -91,31 +96,52 @@ def main() -> None:
                         times[key].append(seconds_per_call(run, args.calls))
                 checkpoint = statistics.median(times["checkpoint"]) / batch
                 copied = statistics.median(times["copy"]) / batch
-                rows.append({"model": name, "batch_size": batch, "pass": what,
-                             "checkpoint_us_per_image": round(checkpoint * 1e6, 1),
-                             "copy_us_per_image": round(copied * 1e6, 1),
-                             "copy_x_checkpoint": round(copied / checkpoint, 3),
-                             "max_logit_difference_relative": difference,
-                             "test_predictions_changed": changed,
-                             "test_images": len(x_test)})
-                print(f"{name} batch {batch} {what}: checkpoint {checkpoint * 1e6:.1f} us, "
-                      f"copy {copied * 1e6:.1f} us per image", flush=True)
+                rows.append(
+                    {
+                        "model": name,
+                        "batch_size": batch,
+                        "pass": what,
+                        "checkpoint_us_per_image": round(checkpoint * 1e6, 1),
+                        "copy_us_per_image": round(copied * 1e6, 1),
+                        "copy_x_checkpoint": round(copied / checkpoint, 3),
+                        "max_logit_difference_relative": difference,
+                        "test_predictions_changed": changed,
+                        "test_images": len(x_test),
+                    }
+                )
+                print(
+                    f"{name} batch {batch} {what}: checkpoint {checkpoint * 1e6:.1f} us, "
+                    f"copy {copied * 1e6:.1f} us per image",
+                    flush=True,
+                )
 
-    print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, median of "
-          f"{args.repeats} x {args.calls} calls; logits over the {len(x_test)} test images\n")
-    print("| model | batch | pass | checkpoint, us / image | copy, us / image | copy x checkpoint "
-          "| max logit difference / max logit | test predictions changed |\n"
-          "|---|---:|---|---:|---:|---:|---:|---:|")
+    print(
+        f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, median of "
+        f"{args.repeats} x {args.calls} calls; logits over the {len(x_test)} test images\n"
+    )
+    print(
+        "| model | batch | pass | checkpoint, us / image | copy, us / image | copy x checkpoint "
+        "| max logit difference / max logit | test predictions changed |\n"
+        "|---|---:|---|---:|---:|---:|---:|---:|"
+    )
     for r in rows:
-        print(f"| {r['model']} | {r['batch_size']} | {r['pass']} | "
-              f"{r['checkpoint_us_per_image']:.1f} | {r['copy_us_per_image']:.1f} | "
-              f"{r['copy_x_checkpoint']:.2f} | {r['max_logit_difference_relative']:.1e} | "
-              f"{r['test_predictions_changed']} |")
-    result = {"repeats": args.repeats, "calls": args.calls,
-              "machine": {"torch": torch.__version__, "threads": torch.get_num_threads(),
-                          "python": platform.python_version(),
-                          "platform": platform.platform()},
-              "rows": rows}
+        print(
+            f"| {r['model']} | {r['batch_size']} | {r['pass']} | "
+            f"{r['checkpoint_us_per_image']:.1f} | {r['copy_us_per_image']:.1f} | "
+            f"{r['copy_x_checkpoint']:.2f} | {r['max_logit_difference_relative']:.1e} | "
+            f"{r['test_predictions_changed']} |"
+        )
+    result = {
+        "repeats": args.repeats,
+        "calls": args.calls,
+        "machine": {
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "rows": rows,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
 

@@ -49,9 +49,14 @@ def time_from_scratch() -> list[tuple[str, float]]:
     env = dict(_env(), PYTHONUNBUFFERED="1")  # stage announcements arrive when made
     # --force: a stage whose outputs are all git-tracked (squeeze_detect) and whose inputs
     # come out byte-identical would otherwise be skipped, which a new machine cannot count on
-    with subprocess.Popen(["dvc", "repro", "--force"], cwd=ROOT, env=env,
-                          stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True) as proc:
+    with subprocess.Popen(
+        ["dvc", "repro", "--force"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:
             found = re.match(r"Running stage '([^']+)'", line)
@@ -67,16 +72,24 @@ def time_from_scratch() -> list[tuple[str, float]]:
 def time_stage(stage: str) -> float:
     env = _env()
     start = time.perf_counter()
-    subprocess.run(["dvc", "repro", "--force", "--single-item", stage], cwd=ROOT, env=env,
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["dvc", "repro", "--force", "--single-item", stage],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return time.perf_counter() - start
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("stages", nargs="*", help="stages to time (default: all)")
-    parser.add_argument("--from-scratch", action="store_true",
-                        help="delete data/, models/ and .dvc/cache, then time one dvc repro")
+    parser.add_argument(
+        "--from-scratch",
+        action="store_true",
+        help="delete data/, models/ and .dvc/cache, then time one dvc repro",
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     if args.from_scratch:
@@ -86,7 +99,8 @@ def main() -> None:
     else:
         rows = [(stage, time_stage(stage)) for stage in args.stages or stage_names()]
     out = args.out or ROOT / "benchmarks/results" / (
-        "pipeline_scratch.json" if args.from_scratch else "pipeline.json")
+        "pipeline_scratch.json" if args.from_scratch else "pipeline.json"
+    )
     total = sum(seconds for _, seconds in rows)
     print("| stage | seconds |\n|---|---:|")
     for stage, seconds in rows:
@@ -95,9 +109,13 @@ def main() -> None:
     import torch
 
     result = {
-        "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "python": platform.python_version(), "torch": torch.__version__,
-                    "platform": platform.platform()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "platform": platform.platform(),
+        },
         "mode": "from scratch, one dvc repro" if args.from_scratch else "each stage forced",
         "stages": {stage: round(seconds, 2) for stage, seconds in rows},
         "total_seconds": round(total, 2),

@@ -65,14 +65,15 @@ def main() -> None:
         path = ROOT / "models" / f"{args.model}.pt"
     model = inference_copy(load_model(path, device="cpu"))
     x, y = load_split(ROOT / "data/prepared", "test")
-    x, y = x[:args.samples], y[:args.samples]
+    x, y = x[: args.samples], y[: args.samples]
     n = len(x)
     splits = {
         f"ragged, {BATCH_SIZE}": ragged(n, BATCH_SIZE),
         f"balanced, at most {BATCH_SIZE}": balanced(n, BATCH_SIZE),
         f"balanced, at most {BATCH_SIZE // 2}": balanced(n, BATCH_SIZE // 2),
-        f"balanced, at most {SQUARE_BATCH_FACTOR * BATCH_SIZE} (the stages')":
-            balanced(n, SQUARE_BATCH_FACTOR * BATCH_SIZE),
+        f"balanced, at most {SQUARE_BATCH_FACTOR * BATCH_SIZE} (the stages')": balanced(
+            n, SQUARE_BATCH_FACTOR * BATCH_SIZE
+        ),
     }
     times: dict[str, list[float]] = {name: [] for name in splits}
     fooled: dict[str, int] = {}
@@ -80,31 +81,59 @@ def main() -> None:
         for name, parts in splits.items():
             generator = torch.Generator().manual_seed(0)
             start = time.perf_counter()
-            adv = torch.cat([square(model, x[p], y[p], eps=args.eps, queries=args.queries,
-                                    generator=generator) for p in parts])
+            adv = torch.cat(
+                [
+                    square(
+                        model, x[p], y[p], eps=args.eps, queries=args.queries, generator=generator
+                    )
+                    for p in parts
+                ]
+            )
             times[name].append(time.perf_counter() - start)
             with torch.no_grad():
                 fooled[name] = int((model(adv).argmax(1) != y).sum())
     base = statistics.median(times[f"ragged, {BATCH_SIZE}"])
     rows = []
-    print(f"Square, {n} images of {args.model}, {args.queries} queries, eps {args.eps:g}, "
-          f"median of {args.repeats}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads\n")
+    print(
+        f"Square, {n} images of {args.model}, {args.queries} queries, eps {args.eps:g}, "
+        f"median of {args.repeats}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads\n"
+    )
     print("| batches | sizes | seconds | x ragged | us / query / image | fooled |")
     print("|---|---|---:|---:|---:|---:|")
     for name, parts in splits.items():
         seconds = statistics.median(times[name])
         sizes = [p.stop - p.start for p in parts]
         per = seconds / (args.queries * n) * 1e6
-        rows.append({"split": name, "sizes": sizes, "seconds": seconds,
-                     "times": times[name], "x_ragged": seconds / base,
-                     "us_per_query_image": per, "fooled": fooled[name]})
-        print(f"| {name} | {', '.join(map(str, sizes))} | {seconds:.2f} | "
-              f"{seconds / base:.2f} | {per:.1f} | {fooled[name]} |")
-    result = {"machine": {"cpus": torch.get_num_threads(), "python": platform.python_version(),
-                          "torch": torch.__version__, "platform": platform.platform()},
-              "model": args.model, "samples": n, "queries": args.queries, "eps": args.eps,
-              "repeats": args.repeats, "rows": rows}
+        rows.append(
+            {
+                "split": name,
+                "sizes": sizes,
+                "seconds": seconds,
+                "times": times[name],
+                "x_ragged": seconds / base,
+                "us_per_query_image": per,
+                "fooled": fooled[name],
+            }
+        )
+        print(
+            f"| {name} | {', '.join(map(str, sizes))} | {seconds:.2f} | "
+            f"{seconds / base:.2f} | {per:.1f} | {fooled[name]} |"
+        )
+    result = {
+        "machine": {
+            "cpus": torch.get_num_threads(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "platform": platform.platform(),
+        },
+        "model": args.model,
+        "samples": n,
+        "queries": args.queries,
+        "eps": args.eps,
+        "repeats": args.repeats,
+        "rows": rows,
+    }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")

@@ -33,8 +33,17 @@ def toy_classifier():
     vx, vy = toy_images(128, seed=1)
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        model = build_model(ModelConfig(arch="vgg_small", num_classes=4, in_channels=1,
-                                        image_size=12, mean=[0.3], std=[0.3], width=4))
+        model = build_model(
+            ModelConfig(
+                arch="vgg_small",
+                num_classes=4,
+                in_channels=1,
+                image_size=12,
+                mean=[0.3],
+                std=[0.3],
+                width=4,
+            )
+        )
     fit(model, x, y, vx, vy, config=fit_config(epochs=4, batch_size=32, lr=0.05), seed=0)
     tx, ty = toy_images(200, seed=2)
     return model.eval(), tx, ty

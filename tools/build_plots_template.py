@@ -77,20 +77,26 @@ def build(workdir: Path) -> str:
     scripts, provenance = [], []
     for package, (version, member) in PACKAGES.items():
         spec = f"{package}@{version}"
-        out = subprocess.run(["npm", "pack", spec, "--pack-destination", str(workdir)],
-                             check=True, capture_output=True, text=True).stdout
+        out = subprocess.run(
+            ["npm", "pack", spec, "--pack-destination", str(workdir)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         tarball = workdir / out.strip().splitlines()[-1]
         js = _member(tarball, member)
         (LICENSES / f"{package}.LICENSE").write_bytes(_member(tarball, "package/LICENSE"))
-        provenance.append(f"{spec} {member.removeprefix('package/')} "
-                          f"sha256 {hashlib.sha256(js).hexdigest()}")
+        provenance.append(
+            f"{spec} {member.removeprefix('package/')} sha256 {hashlib.sha256(js).hexdigest()}"
+        )
         scripts.append(_inline(js, package))
     return PAGE.format(provenance="; ".join(provenance), scripts="\n".join(scripts))
 
 
 def main() -> None:
-    argparse.ArgumentParser(description=__doc__,
-                            formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
+    argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args()
     LICENSES.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         page = build(Path(tmp))

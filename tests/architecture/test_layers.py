@@ -13,10 +13,16 @@ from helpers.imports import PACKAGE, SRC, import_closure, imported_modules, pack
 # package -> layer; a module may import its own package and packages of lower layers only
 LAYERS: dict[str, int] = {
     "utils": 0,
-    "data": 1, "models": 1, "attacks": 1, "defenses": 1,
-    "evaluation": 2, "training": 2, "reporting": 2,
+    "data": 1,
+    "models": 1,
+    "attacks": 1,
+    "defenses": 1,
+    "evaluation": 2,
+    "training": 2,
+    "reporting": 2,
     "pipeline": 3,
-    "cli": 4, "__main__": 5,
+    "cli": 4,
+    "__main__": 5,
 }
 MODULES = package_modules()
 
@@ -65,8 +71,18 @@ def test_only_pipeline_knows_dvc_and_only_figures_draws() -> None:
     assert plotting == [f"{PACKAGE}.reporting.figures"], plotting
 
 
-@pytest.mark.parametrize("package", ["utils", "evaluation", "training", "reporting",
-                                     "pipeline", "data.sources", "pipeline.artifacts"])
+@pytest.mark.parametrize(
+    "package",
+    [
+        "utils",
+        "evaluation",
+        "training",
+        "reporting",
+        "pipeline",
+        "data.sources",
+        "pipeline.artifacts",
+    ],
+)
 def test_package_inits_import_nothing(package: str) -> None:
     init = SRC / PACKAGE / package.replace(".", "/") / "__init__.py"
     closure = {p.relative_to(SRC).as_posix() for p in import_closure(init)}
@@ -75,6 +91,8 @@ def test_package_inits_import_nothing(package: str) -> None:
 
 
 def test_data_init_does_not_import_the_sources() -> None:
-    closure = {p.relative_to(SRC).as_posix() for p in import_closure(
-        SRC / PACKAGE / "data" / "__init__.py")}
+    closure = {
+        p.relative_to(SRC).as_posix()
+        for p in import_closure(SRC / PACKAGE / "data" / "__init__.py")
+    }
     assert not [p for p in closure if "/sources/" in p or p.endswith("download.py")], closure

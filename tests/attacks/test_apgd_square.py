@@ -63,8 +63,17 @@ def toy_classifier_20():
     vx, vy = toy_images(128, seed=1, size=20)
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        model = build_model(ModelConfig(arch="vgg_small", num_classes=4, in_channels=1,
-                                        image_size=20, mean=[0.3], std=[0.3], width=4))
+        model = build_model(
+            ModelConfig(
+                arch="vgg_small",
+                num_classes=4,
+                in_channels=1,
+                image_size=20,
+                mean=[0.3],
+                std=[0.3],
+                width=4,
+            )
+        )
     fit(model, x, y, vx, vy, config=fit_config(epochs=4, batch_size=32, lr=0.05), seed=0)
     tx, ty = toy_images(200, seed=2, size=20)
     return model.eval(), tx, ty
@@ -79,21 +88,33 @@ def _apgd_t(model, x, y, *, eps, norm, steps, seed):
         todo = alive.nonzero().squeeze(1)
         if todo.numel() == 0:
             break
-        adv[todo] = apgd(model, x[todo], y[todo], eps=eps, norm=norm, steps=steps,
-                         loss="dlr", targeted=True, target_rank=rank, generator=generator)
+        adv[todo] = apgd(
+            model,
+            x[todo],
+            y[todo],
+            eps=eps,
+            norm=norm,
+            steps=steps,
+            loss="dlr",
+            targeted=True,
+            target_rank=rank,
+            generator=generator,
+        )
         alive[todo] = _predict(model, adv[todo]) == y[todo]
     return adv
 
 
 # --- against the references --------------------------------------------------------------
 
+
 @pytest.mark.parametrize("norm,eps", [("linf", 0.02), ("linf", 0.04), ("l2", 0.3), ("l2", 0.6)])
 def test_apgd_ce_as_strong_as_torchattacks(toy_classifier, norm, eps):
     model, x, y = toy_classifier
     ours = apgd(model, x, y, eps=eps, norm=norm, steps=50, loss="ce", generator=_gen(0))
     with torch.random.fork_rng():  # torchattacks seeds the global generator
-        ref = torchattacks().APGD(model, norm=TA_NORMS[norm], eps=eps, steps=50, loss="ce",
-                                  seed=0)(x, y)
+        ref = torchattacks().APGD(model, norm=TA_NORMS[norm], eps=eps, steps=50, loss="ce", seed=0)(
+            x, y
+        )
     ours_acc, ref_acc = _robust_accuracy(model, ours, y), _robust_accuracy(model, ref, y)
     assert 0.0 < ref_acc < 1.0  # something to compare
     assert ours_acc <= ref_acc + 0.01
@@ -104,8 +125,9 @@ def test_apgd_targeted_dlr_as_strong_as_torchattacks_apgdt(toy_classifier, norm,
     model, x, y = toy_classifier
     ours = _apgd_t(model, x, y, eps=eps, norm=norm, steps=50, seed=0)
     with torch.random.fork_rng():
-        ref = torchattacks().APGDT(model, norm=TA_NORMS[norm], eps=eps, steps=50, n_classes=4,
-                                   seed=0)(x, y)
+        ref = torchattacks().APGDT(
+            model, norm=TA_NORMS[norm], eps=eps, steps=50, n_classes=4, seed=0
+        )(x, y)
     ours_acc, ref_acc = _robust_accuracy(model, ours, y), _robust_accuracy(model, ref, y)
     assert 0.0 < ref_acc < 1.0
     assert ours_acc <= ref_acc + 0.01
@@ -117,8 +139,9 @@ def test_apgd_dlr_as_strong_as_adv_lib(toy_classifier, norm, eps):
     ours = apgd(model, x, y, eps=eps, norm=norm, steps=50, loss="dlr", generator=_gen(0))
     with torch.random.fork_rng():  # adv-lib draws its start from the global generator
         torch.manual_seed(0)
-        ref = adv_lib_attacks().apgd(model, x, y, eps=eps, norm=ADV_LIB_NORMS[norm], n_iter=50,
-                                     loss_function="dlr")
+        ref = adv_lib_attacks().apgd(
+            model, x, y, eps=eps, norm=ADV_LIB_NORMS[norm], n_iter=50, loss_function="dlr"
+        )
     ours_acc, ref_acc = _robust_accuracy(model, ours, y), _robust_accuracy(model, ref, y)
     assert 0.0 < ref_acc < 1.0
     assert ours_acc <= ref_acc + 0.01
@@ -130,8 +153,9 @@ def _square_vs_torchattacks(model, x, y, *, eps, norm, queries, seeds):
         adv = square(model, x, y, eps=eps, norm=norm, queries=queries, generator=_gen(seed))
         ours.append(_robust_accuracy(model, adv, y))
         with torch.random.fork_rng():
-            adv = torchattacks().Square(model, norm=TA_NORMS[norm], eps=eps, n_queries=queries,
-                                        seed=seed)(x, y)
+            adv = torchattacks().Square(
+                model, norm=TA_NORMS[norm], eps=eps, n_queries=queries, seed=seed
+            )(x, y)
         ref.append(_robust_accuracy(model, adv, y))
     return _mean(ours), _mean(ref)
 
@@ -140,8 +164,9 @@ def test_square_linf_as_strong_as_torchattacks(toy_classifier):
     """torchattacks moves one square position for the whole batch, so its batch accuracy is
     noisy (a seed's swing is about 3 points): the means over two seeds are compared."""
     model, x, y = toy_classifier
-    ours, ref = _square_vs_torchattacks(model, x, y, eps=0.04, norm="linf", queries=500,
-                                        seeds=(0, 1))
+    ours, ref = _square_vs_torchattacks(
+        model, x, y, eps=0.04, norm="linf", queries=500, seeds=(0, 1)
+    )
     assert 0.0 < ref < 1.0
     assert ours <= ref + 0.02
 
@@ -149,13 +174,13 @@ def test_square_linf_as_strong_as_torchattacks(toy_classifier):
 def test_square_l2_as_strong_as_torchattacks(toy_classifier_20):
     model, x, y = toy_classifier_20
     x, y = x[:100], y[:100]
-    ours, ref = _square_vs_torchattacks(model, x, y, eps=1.0, norm="l2", queries=400,
-                                        seeds=(0, 1))
+    ours, ref = _square_vs_torchattacks(model, x, y, eps=1.0, norm="l2", queries=400, seeds=(0, 1))
     assert 0.0 < ref < 1.0
     assert ours <= ref + 0.02
 
 
 # --- the loss and the schedules ----------------------------------------------------------
+
 
 def test_dlr_known_values():
     logits = torch.tensor([[3.0, 1.0, 2.0, 0.0], [0.0, 5.0, -1.0, 1.0]])
@@ -176,14 +201,16 @@ def test_dlr_invariant_to_shift_and_scale_and_equal_to_adv_lib():
     targets = (labels + 1 + torch.randint(0, 5, (50,), generator=g)) % 6
     moved = 2.5 * logits - 7.0
     assert torch.allclose(dlr(moved, labels), dlr(logits, labels), atol=1e-5)
-    assert torch.allclose(targeted_dlr(moved, labels, targets),
-                          targeted_dlr(logits, labels, targets), atol=1e-5)
+    assert torch.allclose(
+        targeted_dlr(moved, labels, targets), targeted_dlr(logits, labels, targets), atol=1e-5
+    )
     assert torch.allclose(dlr(1e4 * logits, labels), dlr(logits, labels), atol=1e-5)
     # adv-lib's DLR is the opposite (positive while classified right)
     from adv_lib.utils.losses import difference_of_logits_ratio
 
-    assert torch.allclose(dlr(logits, labels), -difference_of_logits_ratio(logits, labels),
-                          atol=1e-5)
+    assert torch.allclose(
+        dlr(logits, labels), -difference_of_logits_ratio(logits, labels), atol=1e-5
+    )
 
 
 def test_rank_targets(toy_classifier):
@@ -226,11 +253,13 @@ def test_p_schedule_halvings():
     ref = torchattacks().Square(nn.Linear(1, 1), p_init=p)
     for queries in (7, 100, 300, 1000, 10000):
         ref.n_queries = queries
-        assert [p_schedule(i, queries=queries, p_init=p) for i in range(queries)] == \
-            [ref.p_selection(i) for i in range(queries)], queries
+        assert [p_schedule(i, queries=queries, p_init=p) for i in range(queries)] == [
+            ref.p_selection(i) for i in range(queries)
+        ], queries
 
 
 # --- invariants ----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("norm,eps", [("linf", 0.05), ("l2", 0.6)])
 def test_budget_and_box(toy_classifier, norm, eps):
@@ -238,10 +267,24 @@ def test_budget_and_box(toy_classifier, norm, eps):
     x = x.clone()
     x[:20] = (x[:20] * 4).clamp(0, 1)  # images touching both ends of the box
     clean = _robust_accuracy(model, x, y)
-    runs = [apgd(model, x, y, eps=eps, norm=norm, steps=20, loss=loss, generator=_gen(0))
-            for loss in ("ce", "dlr")]
-    runs.append(apgd(model, x, y, eps=eps, norm=norm, steps=20, loss="dlr", targeted=True,
-                     target_rank=3, generator=_gen(0)))
+    runs = [
+        apgd(model, x, y, eps=eps, norm=norm, steps=20, loss=loss, generator=_gen(0))
+        for loss in ("ce", "dlr")
+    ]
+    runs.append(
+        apgd(
+            model,
+            x,
+            y,
+            eps=eps,
+            norm=norm,
+            steps=20,
+            loss="dlr",
+            targeted=True,
+            target_rank=3,
+            generator=_gen(0),
+        )
+    )
     runs.append(apgd(model, x, y, eps=eps, norm=norm, steps=20, restarts=2, generator=_gen(0)))
     runs.append(square(model, x, y, eps=eps, norm=norm, queries=100, generator=_gen(0)))
     for adv in runs:
@@ -254,9 +297,19 @@ def test_deterministic_for_a_seed(toy_classifier):
     model, x, y = toy_classifier
     x, y = x[:60], y[:60]
     for norm, eps in (("linf", 0.05), ("l2", 0.6)):
+
         def run_apgd(seed, norm=norm, eps=eps):
-            return apgd(model, x, y, eps=eps, norm=norm, steps=10, loss="dlr", restarts=2,
-                        generator=_gen(seed))
+            return apgd(
+                model,
+                x,
+                y,
+                eps=eps,
+                norm=norm,
+                steps=10,
+                loss="dlr",
+                restarts=2,
+                generator=_gen(seed),
+            )
 
         def run_square(seed, norm=norm, eps=eps):
             return square(model, x, y, eps=eps, norm=norm, queries=50, generator=_gen(seed))
@@ -269,20 +322,26 @@ def test_deterministic_for_a_seed(toy_classifier):
 
 def _in_pieces(attack, x, y, size=7):
     generator = _gen(0)
-    return torch.cat([attack(x[i:i + size], y[i:i + size], generator)
-                      for i in range(0, len(x), size)])
+    return torch.cat(
+        [attack(x[i : i + size], y[i : i + size], generator) for i in range(0, len(x), size)]
+    )
 
 
 @pytest.mark.parametrize("norm,eps", [("linf", 0.04), ("l2", 0.6)])
-@pytest.mark.parametrize("options", [dict(loss="ce"), dict(loss="dlr", early_stop=True),
-                                     dict(loss="dlr", targeted=True, target_rank=2)])
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(loss="ce"),
+        dict(loss="dlr", early_stop=True),
+        dict(loss="dlr", targeted=True, target_rank=2),
+    ],
+)
 def test_apgd_independent_of_batch_size(toy_classifier, norm, eps, options):
     model, x, y = toy_classifier
     x, y = x[:60], y[:60]
 
     def attack(xb, yb, generator):
-        return apgd(model, xb, yb, eps=eps, norm=norm, steps=10, generator=generator,
-                    **options)
+        return apgd(model, xb, yb, eps=eps, norm=norm, steps=10, generator=generator, **options)
 
     whole = attack(x, y, _gen(0))
     assert torch.allclose(whole, _in_pieces(attack, x, y), atol=1e-6)
@@ -302,8 +361,9 @@ def test_apgd_l2_independent_of_batch_size_for_any_image_size(toy_classifier):
     from modelrobustness.attacks.ball import random_start
 
     g = _gen(1)
-    pieces = torch.cat([random_start(x13[i:i + 7], eps=0.6, norm="l2", generator=g)
-                        for i in range(0, 60, 7)])
+    pieces = torch.cat(
+        [random_start(x13[i : i + 7], eps=0.6, norm="l2", generator=g) for i in range(0, 60, 7)]
+    )
     assert torch.equal(random_start(x13, eps=0.6, norm="l2", generator=_gen(1)), pieces)
 
 
@@ -329,8 +389,18 @@ def test_inputs_model_mode_and_parameters_untouched(toy_classifier):
     wrapper = nn.Sequential(copy.deepcopy(model).eval())  # submodules in another mode
     for norm, eps in (("linf", 0.05), ("l2", 0.6)):
         for loss, rank in (("ce", None), ("dlr", None), ("dlr", 2)):
-            apgd(model, x, y, eps=eps, norm=norm, steps=5, loss=loss,
-                 targeted=rank is not None, target_rank=rank, generator=_gen(0))
+            apgd(
+                model,
+                x,
+                y,
+                eps=eps,
+                norm=norm,
+                steps=5,
+                loss=loss,
+                targeted=rank is not None,
+                target_rank=rank,
+                generator=_gen(0),
+            )
         square(model, x, y, eps=eps, norm=norm, queries=20, generator=_gen(0))
         assert model.training  # mode restored
         apgd(wrapper, x, y, eps=eps, norm=norm, steps=2)
@@ -343,20 +413,31 @@ def test_inputs_model_mode_and_parameters_untouched(toy_classifier):
         assert torch.equal(value, state[name]), name
 
 
-@pytest.mark.parametrize("norm,eps_list", [("linf", (0.02, 0.03, 0.05, 0.08)),
-                                           ("l2", (0.3, 0.5, 0.8, 1.2))])
+@pytest.mark.parametrize(
+    "norm,eps_list", [("linf", (0.02, 0.03, 0.05, 0.08)), ("l2", (0.3, 0.5, 0.8, 1.2))]
+)
 def test_success_monotone_in_eps(toy_classifier, norm, eps_list):
     """APGD (deterministic for a seed, budgets far apart) is exactly monotone; Square's
     random search is allowed 2 points of slack."""
     model, x, y = toy_classifier
     for loss in ("ce", "dlr"):
-        accs = [_robust_accuracy(model, apgd(model, x, y, eps=e, norm=norm, steps=20,
-                                             loss=loss, generator=_gen(0)), y)
-                for e in eps_list]
+        accs = [
+            _robust_accuracy(
+                model,
+                apgd(model, x, y, eps=e, norm=norm, steps=20, loss=loss, generator=_gen(0)),
+                y,
+            )
+            for e in eps_list
+        ]
         assert accs == sorted(accs, reverse=True) and accs[0] > accs[-1], (loss, accs)
-    accs = [_robust_accuracy(model, square(model, x[:100], y[:100], eps=e, norm=norm,
-                                           queries=100, generator=_gen(0)), y[:100])
-            for e in eps_list]
+    accs = [
+        _robust_accuracy(
+            model,
+            square(model, x[:100], y[:100], eps=e, norm=norm, queries=100, generator=_gen(0)),
+            y[:100],
+        )
+        for e in eps_list
+    ]
     assert all(b <= a + 0.02 for a, b in zip(accs, accs[1:], strict=False)), accs
     assert accs[0] > accs[-1], accs
 
@@ -369,9 +450,19 @@ def test_apgd_early_stop_same_success_less_work(toy_classifier, norm, eps, savin
     for early_stop in (False, True):
         rows, handle = _count_forward_rows(model)
         try:
-            adv = apgd(model, x, y, eps=eps, norm=norm, steps=30, loss=loss,
-                       targeted=rank is not None, target_rank=rank, early_stop=early_stop,
-                       generator=_gen(0))
+            adv = apgd(
+                model,
+                x,
+                y,
+                eps=eps,
+                norm=norm,
+                steps=30,
+                loss=loss,
+                targeted=rank is not None,
+                target_rank=rank,
+                early_stop=early_stop,
+                generator=_gen(0),
+            )
         finally:
             handle.remove()
         work[early_stop] = sum(rows)
@@ -403,22 +494,25 @@ def test_square_needs_no_gradient(toy_classifier, norm, eps):
     assert _robust_accuracy(model, reference, y) < _robust_accuracy(model, x, y)
     guarded = _NoGradModel(model)
     with torch.no_grad():
-        assert torch.equal(square(guarded, x, y, eps=eps, norm=norm, queries=100,
-                                  generator=_gen(0)), reference)
-    assert torch.equal(square(guarded, x, y, eps=eps, norm=norm, queries=100,
-                              generator=_gen(0)), reference)
+        assert torch.equal(
+            square(guarded, x, y, eps=eps, norm=norm, queries=100, generator=_gen(0)), reference
+        )
+    assert torch.equal(
+        square(guarded, x, y, eps=eps, norm=norm, queries=100, generator=_gen(0)), reference
+    )
     with pytest.raises(AssertionError, match="gradient"):  # the guard itself works
         guarded(x.clone().requires_grad_())
     frozen = copy.deepcopy(model).requires_grad_(False)
-    assert torch.equal(square(frozen, x, y, eps=eps, norm=norm, queries=100,
-                              generator=_gen(0)), reference)
+    assert torch.equal(
+        square(frozen, x, y, eps=eps, norm=norm, queries=100, generator=_gen(0)), reference
+    )
     # APGD needs gradients of the input only: frozen parameters are fine
     adv = apgd(frozen, x, y, eps=eps, norm=norm, steps=10, generator=_gen(0))
-    assert torch.equal(adv, apgd(model, x, y, eps=eps, norm=norm, steps=10,
-                                 generator=_gen(0)))
+    assert torch.equal(adv, apgd(model, x, y, eps=eps, norm=norm, steps=10, generator=_gen(0)))
 
 
 # --- argument checks ---------------------------------------------------------------------
+
 
 def _raises(name, call, *args, **kwargs):
     with pytest.raises(InvalidValue) as info:
@@ -446,8 +540,15 @@ def test_bad_arguments_raise(toy_classifier):
         _raises("rho", apgd, model, x, y, rho=rho, **base)
     for p_init in (0.0, -0.1, 1.5):
         _raises("p_init", square, model, x, y, eps=0.05, p_init=p_init, queries=2)
-    _raises("x.shape", square, nn.Sequential(nn.Unflatten(1, (1, 12, 12)), model),
-            x.flatten(1), y, eps=0.05, queries=2)
+    _raises(
+        "x.shape",
+        square,
+        nn.Sequential(nn.Unflatten(1, (1, 12, 12)), model),
+        x.flatten(1),
+        y,
+        eps=0.05,
+        queries=2,
+    )
     _raises("restarts", apgd, model, x, y, restarts=0, **base)
     _raises("steps", apgd, model, x, y, eps=0.05, steps=-1)
     _raises("queries", square, model, x, y, eps=0.05, queries=-1)
@@ -465,6 +566,7 @@ def test_bad_arguments_raise(toy_classifier):
 
 
 # --- gradient masking ----------------------------------------------------------------------
+
 
 class _Scaled(nn.Module):
     """The same classifier with its logits times 1e4: the softmax saturates and the CE
@@ -488,8 +590,7 @@ def test_dlr_and_square_see_through_saturated_softmax(toy_classifier, norm, eps)
         for loss in ("ce", "dlr"):
             adv = apgd(net, x, y, eps=eps, norm=norm, steps=30, loss=loss, generator=_gen(0))
             acc[name, loss] = _robust_accuracy(net, adv, y)
-        adv = square(net, x[:100], y[:100], eps=eps, norm=norm, queries=200,
-                     generator=_gen(0))
+        adv = square(net, x[:100], y[:100], eps=eps, norm=norm, queries=200, generator=_gen(0))
         acc[name, "square"] = _robust_accuracy(net, adv, y[:100])
     assert acc["plain", "ce"] < 0.9  # CE works on the plain model ...
     assert acc["scaled", "ce"] >= acc["plain", "ce"] + 0.1, acc  # ... and is masked here

@@ -29,6 +29,7 @@ def _l2(a, b):
 
 # --- against the references --------------------------------------------------------------
 
+
 @pytest.mark.parametrize("eps", [0.03, 0.05])
 def test_pgd_without_random_start_equals_torchattacks(toy_classifier, eps):
     model, x, y = toy_classifier
@@ -50,8 +51,15 @@ def test_pgd_random_start_matches_torchattacks_robust_accuracy(toy_classifier):
     eps = 0.05
     torch.manual_seed(0)  # torchattacks draws its start from the global generator
     ref = torchattacks().PGD(model, eps=eps, alpha=eps / 8, steps=20, random_start=True)(x, y)
-    ours = pgd(model, x, y, eps=eps, steps=20, step_size=eps / 8,
-               generator=torch.Generator().manual_seed(1))
+    ours = pgd(
+        model,
+        x,
+        y,
+        eps=eps,
+        steps=20,
+        step_size=eps / 8,
+        generator=torch.Generator().manual_seed(1),
+    )
     ours_acc, ref_acc = _robust_accuracy(model, ours, y), _robust_accuracy(model, ref, y)
     assert 0.2 < ref_acc < 0.9
     assert abs(ours_acc - ref_acc) <= 0.02
@@ -107,12 +115,22 @@ def test_ddn_near_closed_form_optimum_on_linear_model(classes, scale):
 
 # --- invariants ----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("norm,eps", [("linf", 0.05), ("l2", 0.5)])
 @pytest.mark.parametrize("loss", ["ce", "margin"])
 def test_pgd_budget_and_box(toy_classifier, norm, eps, loss):
     model, x, y = toy_classifier
-    adv = pgd(model, x, y, eps=eps, norm=norm, loss=loss, steps=10, step_size=eps / 4,
-              generator=torch.Generator().manual_seed(0))
+    adv = pgd(
+        model,
+        x,
+        y,
+        eps=eps,
+        norm=norm,
+        loss=loss,
+        steps=10,
+        step_size=eps / 4,
+        generator=torch.Generator().manual_seed(0),
+    )
     assert float(adv.min()) >= 0.0 and float(adv.max()) <= 1.0
     size = (adv - x).abs().flatten(1).amax(1) if norm == "linf" else _l2(adv, x)
     assert float(size.max()) <= eps + 1e-5
@@ -133,11 +151,23 @@ def test_ddn_box_quantization_and_minimality(toy_classifier):
 
 def test_pgd_deterministic_for_a_seed(toy_classifier):
     model, x, y = toy_classifier
-    runs = [pgd(model, x, y, eps=0.05, steps=10, step_size=0.01, restarts=2,
-                generator=torch.Generator().manual_seed(7)) for _ in range(2)]
+    runs = [
+        pgd(
+            model,
+            x,
+            y,
+            eps=0.05,
+            steps=10,
+            step_size=0.01,
+            restarts=2,
+            generator=torch.Generator().manual_seed(7),
+        )
+        for _ in range(2)
+    ]
     assert torch.equal(runs[0], runs[1])
-    other = pgd(model, x, y, eps=0.05, steps=10, step_size=0.01,
-                generator=torch.Generator().manual_seed(8))
+    other = pgd(
+        model, x, y, eps=0.05, steps=10, step_size=0.01, generator=torch.Generator().manual_seed(8)
+    )
     assert not torch.equal(runs[0], other)
     assert torch.equal(ddn(model, x, y, steps=20), ddn(model, x, y, steps=20))
 
@@ -147,11 +177,14 @@ def test_pgd_independent_of_batch_size(toy_classifier, early_stop):
     model, x, y = toy_classifier
     kwargs = dict(eps=0.05, steps=10, step_size=0.01, random_start=False, early_stop=early_stop)
     whole = pgd(model, x, y, **kwargs)
-    pieces = torch.cat([pgd(model, x[i:i + 7], y[i:i + 7], **kwargs) for i in range(0, len(x), 7)])
+    pieces = torch.cat(
+        [pgd(model, x[i : i + 7], y[i : i + 7], **kwargs) for i in range(0, len(x), 7)]
+    )
     assert torch.allclose(whole, pieces, atol=1e-6)
     whole_ddn = ddn(model, x, y, steps=20)
-    pieces_ddn = torch.cat([ddn(model, x[i:i + 9], y[i:i + 9], steps=20)
-                            for i in range(0, len(x), 9)])
+    pieces_ddn = torch.cat(
+        [ddn(model, x[i : i + 9], y[i : i + 9], steps=20) for i in range(0, len(x), 9)]
+    )
     assert torch.allclose(whole_ddn, pieces_ddn, atol=1e-6)
 
 
@@ -183,9 +216,16 @@ def test_early_stop_same_success_less_work(toy_classifier):
     results, work = {}, {}
     for early_stop in (False, True):
         rows, handle = _count_forward_rows(model)
-        results[early_stop] = pgd(model, x, y, eps=0.05, steps=20, step_size=0.01,
-                                  early_stop=early_stop,
-                                  generator=torch.Generator().manual_seed(3))
+        results[early_stop] = pgd(
+            model,
+            x,
+            y,
+            eps=0.05,
+            steps=20,
+            step_size=0.01,
+            early_stop=early_stop,
+            generator=torch.Generator().manual_seed(3),
+        )
         handle.remove()
         work[early_stop] = sum(rows)
     fooled = {k: _predict(model, v) != y for k, v in results.items()}
@@ -196,31 +236,49 @@ def test_early_stop_same_success_less_work(toy_classifier):
 def test_restarts_attack_only_unsolved(toy_classifier):
     model, x, y = toy_classifier
     rows, handle = _count_forward_rows(model)
-    adv = pgd(model, x, y, eps=0.05, steps=5, step_size=0.01, restarts=3,
-              generator=torch.Generator().manual_seed(0))
+    adv = pgd(
+        model,
+        x,
+        y,
+        eps=0.05,
+        steps=5,
+        step_size=0.01,
+        restarts=3,
+        generator=torch.Generator().manual_seed(0),
+    )
     handle.remove()
     per_run = 5 + 1  # steps forward passes plus the check of the last iterate
     sizes = [rows[i] for i in range(0, len(rows), per_run)]
     assert sizes[0] == len(x) and len(sizes) >= 2
     assert all(later < earlier for earlier, later in zip(sizes, sizes[1:], strict=False))
-    single = pgd(model, x, y, eps=0.05, steps=5, step_size=0.01,
-                 generator=torch.Generator().manual_seed(0))
+    single = pgd(
+        model, x, y, eps=0.05, steps=5, step_size=0.01, generator=torch.Generator().manual_seed(0)
+    )
     assert _robust_accuracy(model, adv, y) <= _robust_accuracy(model, single, y)
 
 
 def test_success_monotone_in_eps(toy_classifier):
     model, x, y = toy_classifier
-    accs = [_robust_accuracy(model, pgd(model, x, y, eps=e, steps=20, step_size=e / 8,
-                                        random_start=False), y)
-            for e in (0.01, 0.02, 0.03, 0.05, 0.1)]
+    accs = [
+        _robust_accuracy(
+            model, pgd(model, x, y, eps=e, steps=20, step_size=e / 8, random_start=False), y
+        )
+        for e in (0.01, 0.02, 0.03, 0.05, 0.1)
+    ]
     assert accs == sorted(accs, reverse=True) and accs[0] > accs[-1]
 
     def attack(xb, yb, eps):
-        return pgd(model, xb, yb, eps=eps, steps=10, step_size=eps / 4,
-                   generator=torch.Generator().manual_seed(0))
+        return pgd(
+            model,
+            xb,
+            yb,
+            eps=eps,
+            steps=10,
+            step_size=eps / 4,
+            generator=torch.Generator().manual_seed(0),
+        )
 
-    curve = robustness_curve(model, x, y, eps_list=[0.1, 0.01, 0.03], attack=attack,
-                             batch_size=100)
+    curve = robustness_curve(model, x, y, eps_list=[0.1, 0.01, 0.03], attack=attack, batch_size=100)
     assert [row["eps"] for row in curve] == [0.01, 0.03, 0.1]
     values = [row["robust_accuracy"] for row in curve]
     assert values == sorted(values, reverse=True)
@@ -234,16 +292,30 @@ def test_curve_reuses_a_known_attack_at_its_eps(toy_classifier):
 
     def attack(xb, yb, eps):
         called.append(eps)
-        return pgd(model, xb, yb, eps=eps, steps=10, step_size=eps / 4,
-                   generator=torch.Generator().manual_seed(0))
+        return pgd(
+            model,
+            xb,
+            yb,
+            eps=eps,
+            steps=10,
+            step_size=eps / 4,
+            generator=torch.Generator().manual_seed(0),
+        )
 
     fooled = _predict(model, attack(x, y, 0.1)) != y
     called.clear()
     clean_correct = _predict(model, x) == y
     for known_attacked, attacked_at_known in ((False, True), (True, False)):
-        curve = robustness_curve(model, x, y, eps_list=[0.01, 0.1], attack=attack,
-                                 batch_size=100, known=(0.1, fooled & clean_correct),
-                                 known_attacked=known_attacked)
+        curve = robustness_curve(
+            model,
+            x,
+            y,
+            eps_list=[0.01, 0.1],
+            attack=attack,
+            batch_size=100,
+            known=(0.1, fooled & clean_correct),
+            known_attacked=known_attacked,
+        )
         assert (0.1 in called) == attacked_at_known
         called.clear()
         values = [row["robust_accuracy"] for row in curve]
@@ -254,8 +326,17 @@ def test_curve_reuses_a_known_attack_at_its_eps(toy_classifier):
 def test_targeted_attacks_reach_the_target(toy_classifier):
     model, x, y = toy_classifier
     target = (y + 1) % 4
-    adv = pgd(model, x, target, eps=0.2, steps=40, step_size=0.02, targeted=True,
-              loss="margin", generator=torch.Generator().manual_seed(0))
+    adv = pgd(
+        model,
+        x,
+        target,
+        eps=0.2,
+        steps=40,
+        step_size=0.02,
+        targeted=True,
+        loss="margin",
+        generator=torch.Generator().manual_seed(0),
+    )
     assert float((_predict(model, adv) == target).float().mean()) > 0.9
     adv = ddn(model, x, target, steps=100, targeted=True)
     assert float((_predict(model, adv) == target).float().mean()) > 0.9
@@ -274,8 +355,16 @@ def test_pgd_keeps_an_earlier_misclassified_iterate():
     (correct). Without early stopping the misclassified iterate must still be returned."""
     x, y = torch.full((1, 1, 1, 1), 0.15), torch.tensor([0])
     for early_stop in (False, True):
-        adv = pgd(_Band(), x, y, eps=0.5, steps=2, step_size=0.2, random_start=False,
-                  early_stop=early_stop)
+        adv = pgd(
+            _Band(),
+            x,
+            y,
+            eps=0.5,
+            steps=2,
+            step_size=0.2,
+            random_start=False,
+            early_stop=early_stop,
+        )
         assert float(adv.flatten()[0]) == pytest.approx(0.35)
         assert int(_predict(_Band(), adv)[0]) == 1
 

@@ -34,8 +34,14 @@ pytestmark = pytest.mark.e2e
 
 def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     """The installed command line, as a user runs it (a new process)."""
-    return subprocess.run([sys.executable, "-m", "modelrobustness", *map(str, args)], cwd=cwd,
-                          env=env(), capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "modelrobustness", *map(str, args)],
+        cwd=cwd,
+        env=env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def cli_here(capsys, project: Path | None, *args: str) -> subprocess.CompletedProcess:
@@ -53,9 +59,13 @@ def images(tmp_path_factory, tiny_pipeline) -> dict[str, Path]:
     a text file, a missing path."""
     repo, _ = tiny_pipeline
     folder = tmp_path_factory.mktemp("images")
-    paths = {"png": folder / "zebra.png", "photo": folder / "photo.jpg",
-             "jpg": folder / "small.jpg", "bad": folder / "notes.jpg",
-             "missing": folder / "missing.png"}
+    paths = {
+        "png": folder / "zebra.png",
+        "photo": folder / "photo.jpg",
+        "jpg": folder / "small.jpg",
+        "bad": folder / "notes.jpg",
+        "missing": folder / "missing.png",
+    }
     shutil.copyfile(sorted((repo / "data/raw/zebra").iterdir())[0], paths["png"])
     paths["photo"].write_bytes(encode(random_rgb(3, (640, 402)), "JPEG", quality=90))
     paths["jpg"].write_bytes(encode(random_rgb(4, (50, 40)), "JPEG", quality=90))
@@ -101,8 +111,10 @@ def test_help_lists_the_commands(tiny_pipeline):
     assert "--attack {pgd,ddn}" in cli(repo, "attack", "--help").stdout
     installed = Path(sys.executable).parent / "modelrobustness"
     assert installed.is_file(), "the console script is not installed (pip install -e .)"
-    assert subprocess.run([installed, "--help"], capture_output=True, text=True,
-                          env=env()).returncode == 0
+    assert (
+        subprocess.run([installed, "--help"], capture_output=True, text=True, env=env()).returncode
+        == 0
+    )
 
 
 def test_predict_with_the_detectors_model(tiny_pipeline, images):
@@ -111,28 +123,31 @@ def test_predict_with_the_detectors_model(tiny_pipeline, images):
     assert result.returncode == 0, result.stderr
     squeeze = json.loads((repo / "metrics/squeeze_detect.json").read_text())
     assert f"threshold {squeeze['threshold']:.4f}" in result.stdout
-    detector = SqueezeDetector(load_model(repo / "models/baseline.pt"),
-                               squeeze["selected_squeezers"], threshold=squeeze["threshold"])
+    detector = SqueezeDetector(
+        load_model(repo / "models/baseline.pt"),
+        squeeze["selected_squeezers"],
+        threshold=squeeze["threshold"],
+    )
     for key in ("png", "jpg"):
         _, x, name, confidence = _model_view(repo, images[key])
         score = float(detector.score(x)[0])
-        line = next(line for line in result.stdout.splitlines()
-                    if line.startswith(str(images[key])))
+        line = next(
+            line for line in result.stdout.splitlines() if line.startswith(str(images[key]))
+        )
         cells = line.split()
         assert cells[1:4] == [name, f"{confidence:.4f}", f"{score:.4f}"]
-        assert ("ADVERSARIAL? (flagged)" if score > squeeze["threshold"]
-                else "clean (not flagged)") in line
+        assert (
+            "ADVERSARIAL? (flagged)" if score > squeeze["threshold"] else "clean (not flagged)"
+        ) in line
     assert "answers one of its 10 classes: bear, bird, cat" in result.stdout
 
 
-def test_predict_with_another_model_skips_the_detector(tiny_pipeline, images, tmp_path,
-                                                       capsys):
+def test_predict_with_another_model_skips_the_detector(tiny_pipeline, images, tmp_path, capsys):
     repo, _ = tiny_pipeline
     result = cli_here(capsys, repo, "predict", "--model", "student", images["png"])
     assert result.returncode == 0, result.stderr
     _, _, name, confidence = _model_view(repo, images["png"], "student")
-    line = next(line for line in result.stdout.splitlines()
-                if line.startswith(str(images["png"])))
+    line = next(line for line in result.stdout.splitlines() if line.startswith(str(images["png"])))
     assert line.split()[1:5] == [name, f"{confidence:.4f}", "–", "–"]
     assert "note: detector skipped: it was calibrated on" in result.stdout
     assert "not on " in result.stdout and "student.pt" in result.stdout
@@ -147,8 +162,7 @@ def test_predict_with_another_model_skips_the_detector(tiny_pipeline, images, tm
     assert result.returncode == 0 and "detector:" not in result.stdout
 
 
-def test_predict_reads_folders_and_writes_json_and_csv(tiny_pipeline, images, tmp_path,
-                                                        capsys):
+def test_predict_reads_folders_and_writes_json_and_csv(tiny_pipeline, images, tmp_path, capsys):
     repo, _ = tiny_pipeline
     folder = tmp_path / "photos"
     (folder / "nested").mkdir(parents=True)
@@ -158,8 +172,10 @@ def test_predict_reads_folders_and_writes_json_and_csv(tiny_pipeline, images, tm
     as_json = cli_here(capsys, repo, "predict", folder, "--format", "json")
     assert as_json.returncode == 0, as_json.stderr
     report = json.loads(as_json.stdout)
-    assert [r["image"] for r in report["images"]] == [str(folder / "a.png"),
-                                                       str(folder / "nested" / "b.JPG")]
+    assert [r["image"] for r in report["images"]] == [
+        str(folder / "a.png"),
+        str(folder / "nested" / "b.JPG"),
+    ]
     assert report["model"]["classes"][:2] == ["bear", "bird"]
     assert report["detector"]["threshold"] > 0
     assert any("1 file(s) in the folders skipped" in note for note in report["notes"])
@@ -171,7 +187,8 @@ def test_predict_reads_folders_and_writes_json_and_csv(tiny_pipeline, images, tm
     assert as_csv.returncode == 0
     rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
     assert [(r["image"], r["class"]) for r in rows] == [
-        (r["image"], r["class"]) for r in report["images"]]
+        (r["image"], r["class"]) for r in report["images"]
+    ]
     assert "1 file(s) in the folders skipped" in as_csv.stderr
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -198,8 +215,9 @@ def test_predict_shows_progress_on_a_terminal_only(tiny_pipeline, images, monkey
         monkeypatch.setattr(sys, "stderr", terminal)
         records = classify(model, files, detector=None, limits=limits)
         assert len(records) == 70
-        assert ("predict: 100%" in terminal.getvalue() and "70/70" in terminal.getvalue()) is \
-            shown, terminal.getvalue()
+        assert (
+            "predict: 100%" in terminal.getvalue() and "70/70" in terminal.getvalue()
+        ) is shown, terminal.getvalue()
 
 
 def test_predict_warns_far_from_the_training_data(tiny_pipeline, images, capsys):
@@ -209,7 +227,8 @@ def test_predict_warns_far_from_the_training_data(tiny_pipeline, images, capsys)
     lines = result.stdout.splitlines()
     assert next(line for line in lines if line.startswith(str(images["png"]))).endswith("ok")
     assert next(line for line in lines if line.startswith(str(images["photo"]))).endswith(
-        "FAR (see below)")
+        "FAR (see below)"
+    )
     note = next(line for line in lines if line.strip().startswith(f"{images['photo']}:"))
     assert "a 640x402 image (the model was trained on 28x28 images)" in note
     assert "a colour image (the model was trained on grayscale images)" in note
@@ -226,8 +245,9 @@ def test_predict_reports_unreadable_images_and_goes_on(tiny_pipeline, images):
     assert str(images["png"]) in result.stdout  # the readable one is still classified
 
 
-def test_images_are_held_to_the_pipelines_limits(tiny_pipeline, images, tmp_path, capsys,
-                                                 monkeypatch):
+def test_images_are_held_to_the_pipelines_limits(
+    tiny_pipeline, images, tmp_path, capsys, monkeypatch
+):
     repo, _ = tiny_pipeline
     project = _project_copy(repo, tmp_path, {"data.max_pixels": 1000})  # 50x40 = 2000 px
     result = cli_here(capsys, project, "predict", images["jpg"])
@@ -245,30 +265,34 @@ def test_images_are_held_to_the_pipelines_limits(tiny_pipeline, images, tmp_path
     assert result.returncode == 1 and "not a regular file" in result.stderr
 
 
-def test_global_options_anywhere_and_the_device_default_from_params(tiny_pipeline, images,
-                                                                    tmp_path, capsys):
+def test_global_options_anywhere_and_the_device_default_from_params(
+    tiny_pipeline, images, tmp_path, capsys
+):
     repo, _ = tiny_pipeline
-    after = cli_here(capsys, None, "predict", images["png"], "--project", repo,
-                     "--device", "cpu")
-    before = cli_here(capsys, None, "--project", repo, "--device", "cpu", "predict",
-                      images["png"])
+    after = cli_here(capsys, None, "predict", images["png"], "--project", repo, "--device", "cpu")
+    before = cli_here(capsys, None, "--project", repo, "--device", "cpu", "predict", images["png"])
     assert after.returncode == before.returncode == 0 and after.stdout == before.stdout
     if not torch.cuda.is_available():  # the project's device parameter is the default
         project = _project_copy(repo, tmp_path, {"device": "cuda"})
         result = cli_here(capsys, project, "predict", images["png"])
         assert result.returncode == 1
-        assert "parameter device is 'cuda'; expected auto or cpu: this machine has no CUDA " \
-               "device" in result.stderr
-        assert cli_here(capsys, project, "predict", images["png"], "--device",
-                        "cpu").returncode == 0
+        assert (
+            "parameter device is 'cuda'; expected auto or cpu: this machine has no CUDA "
+            "device" in result.stderr
+        )
+        assert (
+            cli_here(capsys, project, "predict", images["png"], "--device", "cpu").returncode == 0
+        )
 
 
 def test_missing_model_says_to_run_dvc_repro(tiny_pipeline, images, tmp_path, capsys):
     repo, _ = tiny_pipeline
     shutil.copyfile(repo / "params.yaml", tmp_path / "params.yaml")
-    for args in (["predict", images["png"]],
-                 ["attack", images["png"], "--attack", "pgd", "--out", tmp_path / "a.png"],
-                 ["report"]):
+    for args in (
+        ["predict", images["png"]],
+        ["attack", images["png"], "--attack", "pgd", "--out", tmp_path / "a.png"],
+        ["report"],
+    ):
         result = cli_here(capsys, tmp_path, *args)
         assert result.returncode == 1, args
         assert "run `dvc repro` first" in result.stderr and "Traceback" not in result.stderr
@@ -288,7 +312,10 @@ def test_attack_writes_the_adversarial_image(tiny_pipeline, images, tmp_path, at
     lines = result.stdout.splitlines()
     assert next(line for line in lines if line.startswith("before")).split()[1] == before
     assert next(line for line in lines if line.startswith("after")).split() == [
-        "after", after, f"{after_conf:.4f}"]
+        "after",
+        after,
+        f"{after_conf:.4f}",
+    ]
     delta = x_adv - x
     norms = re.search(r"L-inf ([\d.]+) .* L2 ([\d.]+)", result.stdout)
     assert norms is not None
@@ -312,25 +339,37 @@ def test_attack_never_overwrites_unasked(tiny_pipeline, images, tmp_path, capsys
     (tmp_path / "sub").mkdir()
     alias = tmp_path / "alias.png"
     alias.symlink_to(source)
-    for out, force in ((source, False), (source, True), (f"{tmp_path}/sub/../victim.png", True),
-                       (alias, True)):
-        result = cli_here(capsys, repo, "attack", source, "--attack", "ddn", "--out", out,
-                          *(["--force"] if force else []))
+    for out, force in (
+        (source, False),
+        (source, True),
+        (f"{tmp_path}/sub/../victim.png", True),
+        (alias, True),
+    ):
+        result = cli_here(
+            capsys,
+            repo,
+            "attack",
+            source,
+            "--attack",
+            "ddn",
+            "--out",
+            out,
+            *(["--force"] if force else []),
+        )
         assert result.returncode == 1 and "is the input image" in result.stderr
     assert source.read_bytes() == original
     existing = tmp_path / "existing.png"
     existing.write_bytes(b"keep me")
-    result = cli_here(capsys, repo, "attack", images["png"], "--attack", "ddn", "--out",
-                      existing)
+    result = cli_here(capsys, repo, "attack", images["png"], "--attack", "ddn", "--out", existing)
     assert result.returncode == 1 and "exists; pass --force to replace it" in result.stderr
     assert existing.read_bytes() == b"keep me"
-    result = cli_here(capsys, repo, "attack", images["png"], "--attack", "ddn", "--out",
-                      existing, "--force")
+    result = cli_here(
+        capsys, repo, "attack", images["png"], "--attack", "ddn", "--out", existing, "--force"
+    )
     assert result.returncode == 0 and existing.read_bytes().startswith(b"\x89PNG")
     dangling = tmp_path / "dangling.png"
     dangling.symlink_to(tmp_path / "nowhere.png")
-    result = cli_here(capsys, repo, "attack", images["png"], "--attack", "ddn", "--out",
-                      dangling)
+    result = cli_here(capsys, repo, "attack", images["png"], "--attack", "ddn", "--out", dangling)
     assert result.returncode == 1 and "exists; pass --force" in result.stderr
     assert dangling.is_symlink() and not (tmp_path / "nowhere.png").exists()
 
@@ -344,49 +383,77 @@ def test_attack_and_predict_reject_bad_options(tiny_pipeline, images, tmp_path, 
     out = tmp_path / "a.png"
     pgd = ["attack", images["png"], "--attack", "pgd", "--out", out]
     cases = [
-        ([*pgd, "--label", "unicorn"], "'unicorn' is not a class of this model; expected one "
-                                       "of bear, bird"),
-        (["attack", images["bad"], "--attack", "ddn", "--out", out],
-         f"{images['bad']} is not a usable image"),
-        (["attack", images["png"], "--attack", "pgd", "--out", tmp_path / "a.jpg"],
-         "give a .png path"),
-        (["attack", images["png"], "--attack", "pgd", "--out", tmp_path / "no" / "a.png"],
-         "the folder"),
+        (
+            [*pgd, "--label", "unicorn"],
+            "'unicorn' is not a class of this model; expected one of bear, bird",
+        ),
+        (
+            ["attack", images["bad"], "--attack", "ddn", "--out", out],
+            f"{images['bad']} is not a usable image",
+        ),
+        (
+            ["attack", images["png"], "--attack", "pgd", "--out", tmp_path / "a.jpg"],
+            "give a .png path",
+        ),
+        (
+            ["attack", images["png"], "--attack", "pgd", "--out", tmp_path / "no" / "a.png"],
+            "the folder",
+        ),
         ([*pgd, "--eps", "0.001"], "below one grey level"),
-        ([*pgd, "--eps", "-0.05"], "--eps is -0.05; expected a number > 0 (at most 1 for the "
-                                   "linf norm)"),
+        (
+            [*pgd, "--eps", "-0.05"],
+            "--eps is -0.05; expected a number > 0 (at most 1 for the linf norm)",
+        ),
         ([*pgd, "--eps", "inf"], "--eps is inf; expected a number > 0"),
         ([*pgd, "--eps", "1e400"], "--eps is inf; expected a number > 0"),
         ([*pgd, "--eps", "nan"], "--eps is nan; expected a number > 0"),
         ([*pgd, "--eps", "100"], "--eps is 100.0; expected a number in (0, 1] for the linf"),
-        (["attack", images["png"], "--attack", "ddn", "--eps", "0.1", "--out", out],
-         "--eps applies to PGD only"),
+        (
+            ["attack", images["png"], "--attack", "ddn", "--eps", "0.1", "--out", out],
+            "--eps applies to PGD only",
+        ),
         ([*pgd, "--steps", "0"], "--steps is 0; expected at least 1"),
         ([*pgd, "--seed", "-1"], "--seed is -1; expected an integer from 0 to 4294967295"),
-        ([*pgd, "--device", "tpu"], "--device is 'tpu'; expected auto, cpu, cuda, cuda:N or "
-                                    "mps"),
-        ([*pgd, "--model", "teacher2"], "--model is 'teacher2'; expected one of baseline, "
-                                        "teacher, student, adversarial or the path of a "
-                                        "checkpoint"),
+        ([*pgd, "--device", "tpu"], "--device is 'tpu'; expected auto, cpu, cuda, cuda:N or mps"),
+        (
+            [*pgd, "--model", "teacher2"],
+            "--model is 'teacher2'; expected one of baseline, "
+            "teacher, student, adversarial or the path of a "
+            "checkpoint",
+        ),
     ]
     if not torch.cuda.is_available():
-        cases.append(([*pgd, "--device", "cuda"], "--device is 'cuda'; expected auto or cpu: "
-                                                  "this machine has no CUDA device"))
+        cases.append(
+            (
+                [*pgd, "--device", "cuda"],
+                "--device is 'cuda'; expected auto or cpu: this machine has no CUDA device",
+            )
+        )
     if not torch.backends.mps.is_available():
-        cases.append(([*pgd, "--device", "mps"], "--device is 'mps'; expected auto or cpu: "
-                                                 "MPS (Apple GPU) is not available"))
+        cases.append(
+            (
+                [*pgd, "--device", "mps"],
+                "--device is 'mps'; expected auto or cpu: MPS (Apple GPU) is not available",
+            )
+        )
     resnet = torchvision.models.resnet18(weights=None)
     files = {"state_dict.pt": resnet.state_dict(), "whole.pt": resnet}
     for name, obj in files.items():
         torch.save(obj, tmp_path.parent / name)
     cases += [
-        (["predict", "--model", tmp_path.parent / "state_dict.pt", images["png"]],
-         "is a bare state_dict (122 tensors, e.g. conv1.weight, bn1.weight): it has no model "
-         "config; expected a ModelRobustness checkpoint"),
-        (["predict", "--model", tmp_path.parent / "whole.pt", images["png"]],
-         "is a whole pickled model (torchvision.models.resnet.ResNet"),
-        (["predict", "--model", images["png"], images["png"]], "is a PNG image; expected a "
-                                                               "ModelRobustness checkpoint"),
+        (
+            ["predict", "--model", tmp_path.parent / "state_dict.pt", images["png"]],
+            "is a bare state_dict (122 tensors, e.g. conv1.weight, bn1.weight): it has no model "
+            "config; expected a ModelRobustness checkpoint",
+        ),
+        (
+            ["predict", "--model", tmp_path.parent / "whole.pt", images["png"]],
+            "is a whole pickled model (torchvision.models.resnet.ResNet",
+        ),
+        (
+            ["predict", "--model", images["png"], images["png"]],
+            "is a PNG image; expected a ModelRobustness checkpoint",
+        ),
     ]
     for args, message in cases:
         result = cli_here(capsys, repo, *args)

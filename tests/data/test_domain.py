@@ -22,7 +22,7 @@ def _silhouettes(n: int = 200, seed: int = 0) -> np.ndarray:
     x = np.full((n, 1, 28, 28), 255, dtype=np.uint8)
     for i in range(n):
         r, c = rng.integers(6, 14, size=2)
-        x[i, 0, r:r + 10, c:c + 10] = rng.integers(0, 40)
+        x[i, 0, r : r + 10, c : c + 10] = rng.integers(0, 40)
     return x
 
 
@@ -44,11 +44,11 @@ def test_profile_and_warnings():
     photos = [SourceFacts(300, 200, True)] * len(x)
     colour = domain_profile(np.repeat(x, 3, axis=1), photos)  # a model that sees colour
     assert domain_warnings(colour, SourceFacts(300, 200, False), inside) == [
-        "a grayscale image (the model was trained on colour images)"]
+        "a grayscale image (the model was trained on colour images)"
+    ]
     assert colour["source_width"] == [300, 300] and colour["source_height"] == [200, 200]
     # a gray model of colour photos sees every image in gray: a gray one is no stranger
-    assert domain_warnings(domain_profile(x, photos), SourceFacts(300, 200, False),
-                           inside) == []
+    assert domain_warnings(domain_profile(x, photos), SourceFacts(300, 200, False), inside) == []
 
 
 def test_source_facts_size_before_resizing_and_colour():
@@ -58,7 +58,8 @@ def test_source_facts_size_before_resizing_and_colour():
     grey = Image.fromarray(np.asarray(random_rgb(2, (64, 48)))[..., 0]).convert("RGB")
     assert source_facts(decode_image(encode(grey, "JPEG", quality=90))).color is False
     assert source_facts(decode_image(encode(grey.convert("L"), "PNG"))) == SourceFacts(
-        64, 48, False)
+        64, 48, False
+    )
     # EXIF orientation 6 (rotated 90 degrees): the facts are of the upright image
     image = random_rgb(3, (64, 48))
     exif = image.getexif()
@@ -72,6 +73,7 @@ def test_source_facts_size_before_resizing_and_colour():
 def test_read_image_refuses_large_files_before_reading(tmp_path):
     path = tmp_path / "big.png"
     path.write_bytes(encode(random_rgb(4, (40, 30)), "PNG"))
-    with pytest.raises(UnreadableImage,
-                       match="decompression_bomb: file of .* exceeds the 10-byte limit"):
+    with pytest.raises(
+        UnreadableImage, match="decompression_bomb: file of .* exceeds the 10-byte limit"
+    ):
         read_image(path, size=28, channels=1, max_bytes=10)

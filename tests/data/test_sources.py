@@ -25,6 +25,7 @@ from helpers.images import bad_corpus, good_image_bytes, write_class_folders
 
 # --- animal-mnist ---------------------------------------------------------------------------
 
+
 class _Exploit:
     def __reduce__(self):
         return (os.system, ("echo pwned",))
@@ -58,6 +59,7 @@ def test_read_wheel_and_write_pngs(tmp_path):
     report = animal_mnist.write_pngs(got_images, got_labels, tmp_path / "raw")
     assert report.per_class["bear"] == 2 and sum(report.per_class.values()) == 20
     from PIL import Image
+
     first = np.asarray(Image.open(tmp_path / "raw" / "bear" / "00000.png"))
     assert np.array_equal(first, images[0])
 
@@ -87,8 +89,13 @@ def test_fetch_wheel_refuses_wrong_sha(tmp_path, monkeypatch):
 
 
 def test_fetch_wheel_pip_failure_is_clear(tmp_path, monkeypatch):
-    monkeypatch.setattr(animal_mnist.subprocess, "run", lambda cmd, **kw: types.SimpleNamespace(
-        returncode=1, stderr="ERROR: No matching distribution found"))
+    monkeypatch.setattr(
+        animal_mnist.subprocess,
+        "run",
+        lambda cmd, **kw: types.SimpleNamespace(
+            returncode=1, stderr="ERROR: No matching distribution found"
+        ),
+    )
     with pytest.raises(DownloadError, match="pip could not download animal-mnist==0.4"):
         animal_mnist.fetch_wheel(tmp_path)
 
@@ -101,6 +108,7 @@ def test_real_wheel_matches_pinned_sha(tmp_path):
 
 
 # --- folder and zip -------------------------------------------------------------------------
+
 
 def test_folder_with_italian_names(italian_raw_img, tmp_path):
     report, classes = download("folder", tmp_path / "raw", path=italian_raw_img)
@@ -125,8 +133,9 @@ def test_unknown_folder_lists_expected_names(tmp_path):
 
 def test_generic_folder_with_classes_param(tmp_path):
     write_class_folders(tmp_path / "src", {"apples": 2, "pears": 3, "unused": 1})
-    report, classes = download("folder", tmp_path / "raw", path=tmp_path / "src",
-                               classes=["apples", "pears"])
+    report, classes = download(
+        "folder", tmp_path / "raw", path=tmp_path / "src", classes=["apples", "pears"]
+    )
     assert classes == ["apples", "pears"]
     assert report.ignored == ["unused/img000.png"]
     with pytest.raises(DownloadError, match="plums"):
@@ -143,7 +152,11 @@ def test_bad_input_corpus_counted_by_reason(tmp_path):
     assert metrics["images"] == 3
     assert metrics["skipped"] == len(bad_corpus())
     assert metrics["skipped_by_reason"] == {
-        "empty": 2, "not_image": 2, "truncated": 2, "corrupt": 1, "decompression_bomb": 1,
+        "empty": 2,
+        "not_image": 2,
+        "truncated": 2,
+        "corrupt": 1,
+        "decompression_bomb": 1,
     }
     write_skipped_csv(report, tmp_path / "skipped.csv")
     lines = (tmp_path / "skipped.csv").read_text().splitlines()
@@ -191,6 +204,7 @@ def test_folder_errors(tmp_path):
 
 
 # --- kaggle (kagglehub faked; the `kaggle` package is never imported) -----------------------
+
 
 def _fake_kagglehub(monkeypatch, result):
     module = types.ModuleType("kagglehub")

@@ -28,9 +28,18 @@ def raw_dir(tmp_path):
 
 
 def _config(**kw):
-    return SplitConfig(**{"val_fraction": 0.2, "test_fraction": 0.2, "image_size": 12,
-                          "color": "rgb", "seed": 3, "aspect": "crop", "max_per_class": None,
-                          **kw})
+    return SplitConfig(
+        **{
+            "val_fraction": 0.2,
+            "test_fraction": 0.2,
+            "image_size": 12,
+            "color": "rgb",
+            "seed": 3,
+            "aspect": "crop",
+            "max_per_class": None,
+            **kw,
+        }
+    )
 
 
 def test_split_properties(raw_dir, tmp_path):
@@ -87,3 +96,18 @@ def test_bad_split_params(raw_dir, tmp_path):
         load_split(tmp_path / "nowhere", "train")
     with pytest.raises(ValueError, match="expected one of 'train', 'val', 'test'"):
         load_split(tmp_path / "nowhere", "holdout")
+
+
+def test_a_split_too_small_to_stratify_says_what_each_split_needs(tmp_path):
+    raw = tmp_path / "raw"
+    write_class_folders(raw, {f"class{i}": 3 for i in range(10)})
+    with pytest.raises(ValueError) as caught:
+        prepare_split(raw, tmp_path / "prepared", _config())
+    message = str(caught.value)
+    assert message.startswith(
+        "cannot split 30 images of 10 classes stratified by class: the "
+        "val split would get 6, test split would get 6 images, fewer "
+        "than one per class (10)"
+    )
+    assert "about 50 images or more" in message and "split.test_fraction 0.2" in message
+    assert not (tmp_path / "prepared").exists()

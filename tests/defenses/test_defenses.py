@@ -35,6 +35,7 @@ from helpers.toy_data import toy_images
 
 # --- squeezers ----------------------------------------------------------------------------
 
+
 def test_bit_depth_known_answer_and_round_half_even():
     x = torch.tensor([0.0, 0.25, 0.5, 0.75, 1.0]).view(1, 1, 1, 5)
     # x * 3 = 0, 0.75, 1.5, 2.25, 3 -> 0, 1, 2 (half to even), 2, 3
@@ -55,8 +56,12 @@ def test_median_known_answer_and_scipy_agreement():
     images = rng.integers(0, 10, (2, 3, 9, 7)).astype(np.float32)
     for size in (2, 3, 4):
         ours = median_filter(torch.from_numpy(images), size=size).numpy()
-        reference = np.stack([np.stack([scipy_median(c, size=size, mode="nearest")
-                                        for c in image]) for image in images])
+        reference = np.stack(
+            [
+                np.stack([scipy_median(c, size=size, mode="nearest") for c in image])
+                for image in images
+            ]
+        )
         assert np.array_equal(ours, reference), size
 
 
@@ -69,17 +74,32 @@ def test_resample_keeps_shape_and_constants():
 
 
 def test_parse_squeezer():
-    assert torch.equal(parse_squeezer("bit_depth:1")(torch.tensor([0.4, 0.6])),
-                       torch.tensor([0.0, 1.0]))
-    for bad in ("bitdepth:1", "median", "median:x", "eval:1", "bit_depth:0", "bit_depth:9",
-                "median:0", "resample:1", 3, None):
+    assert torch.equal(
+        parse_squeezer("bit_depth:1")(torch.tensor([0.4, 0.6])), torch.tensor([0.0, 1.0])
+    )
+    for bad in (
+        "bitdepth:1",
+        "median",
+        "median:x",
+        "eval:1",
+        "bit_depth:0",
+        "bit_depth:9",
+        "median:0",
+        "resample:1",
+        3,
+        None,
+    ):
         # every spec is checked when read, so a bad one fails before anything runs
-        with pytest.raises(ValueError, match=r"expected one of bit_depth:<1\.\.8>, "
-                                             r"median:<1\.\.64>, resample:<2\.\.64>"):
+        with pytest.raises(
+            ValueError,
+            match=r"expected one of bit_depth:<1\.\.8>, "
+            r"median:<1\.\.64>, resample:<2\.\.64>",
+        ):
             parse_squeezer(bad)
 
 
 # --- detector -----------------------------------------------------------------------------
+
 
 def test_detector_scores_in_range_and_calibration(toy_classifier):
     model, x, _ = toy_classifier
@@ -109,21 +129,27 @@ def test_threshold_at_fpr_and_selection():
 
 # --- distillation -------------------------------------------------------------------------
 
+
 def test_distillation_losses_and_soft_labels(toy_classifier):
     model, x, y = toy_classifier
     logits = torch.randn(6, 4)
     labels = torch.tensor([0, 1, 2, 3, 0, 1])
-    assert torch.allclose(temperature_cross_entropy(logits, labels, temperature=5.0,
-                                                    rescale=False),
-                          F.cross_entropy(logits / 5, labels))
-    assert torch.allclose(temperature_cross_entropy(logits, labels, temperature=5.0),
-                          25 * F.cross_entropy(logits / 5, labels))
+    assert torch.allclose(
+        temperature_cross_entropy(logits, labels, temperature=5.0, rescale=False),
+        F.cross_entropy(logits / 5, labels),
+    )
+    assert torch.allclose(
+        temperature_cross_entropy(logits, labels, temperature=5.0),
+        25 * F.cross_entropy(logits / 5, labels),
+    )
     soft = soft_labels(model, x, temperature=20.0)
     assert torch.allclose(soft.sum(1), torch.ones(len(x)), atol=1e-6)
     assert float(soft.max()) < 1.0  # softened
     one_hot = F.one_hot(labels, 4).float()
-    assert torch.allclose(soft_cross_entropy(logits, one_hot, temperature=5.0, rescale=False),
-                          F.cross_entropy(logits / 5, labels))
+    assert torch.allclose(
+        soft_cross_entropy(logits, one_hot, temperature=5.0, rescale=False),
+        F.cross_entropy(logits / 5, labels),
+    )
     with pytest.raises(ValueError, match="temperature"):
         soft_labels(model, x, temperature=0)
 
@@ -132,24 +158,48 @@ def test_student_agrees_with_teacher():
     x, y = toy_images(512, seed=10)
     vx, vy = toy_images(64, seed=11)
     hx, _ = toy_images(128, seed=12)
-    config = ModelConfig(arch="vgg_small", num_classes=4, in_channels=1, image_size=12,
-                         mean=[0.3], std=[0.3], width=4)
+    config = ModelConfig(
+        arch="vgg_small",
+        num_classes=4,
+        in_channels=1,
+        image_size=12,
+        mean=[0.3],
+        std=[0.3],
+        width=4,
+    )
     config_fit = fit_config(epochs=6, batch_size=32, lr=0.02)
     torch.manual_seed(0)
     teacher = build_model(config)
-    fit(teacher, x, y, vx, vy, config=config_fit, seed=0,
-        loss_fn=lambda z, t: temperature_cross_entropy(z, t, temperature=10.0))
+    fit(
+        teacher,
+        x,
+        y,
+        vx,
+        vy,
+        config=config_fit,
+        seed=0,
+        loss_fn=lambda z, t: temperature_cross_entropy(z, t, temperature=10.0),
+    )
     targets = soft_labels(teacher, x, temperature=10.0)
     torch.manual_seed(1)
     student = build_model(config)
-    fit(student, x, targets, vx, vy, config=config_fit, seed=1,
-        loss_fn=lambda z, t: soft_cross_entropy(z, t, temperature=10.0))
+    fit(
+        student,
+        x,
+        targets,
+        vx,
+        vy,
+        config=config_fit,
+        seed=1,
+        loss_fn=lambda z, t: soft_cross_entropy(z, t, temperature=10.0),
+    )
     with torch.no_grad():
         agree = (teacher(hx).argmax(1) == student(hx).argmax(1)).float().mean()
     assert float(agree) > 0.9
 
 
 # --- gradient masking ---------------------------------------------------------------------
+
 
 class _Scaled(nn.Module):
     """Logits multiplied by a large factor: a softmax saturated like a distilled student's."""
@@ -166,12 +216,18 @@ def _combined(model, x, y):
     """PGD (ce, margin) and the AutoAttack ensemble at eps 0.05, combined."""
     config = pgd_config(eps=0.05, eps_list=(0.05,), steps=10, step_size=0.01)
     pgd_out = evaluate_pgd(model, x, y, config=config, batch_size=100, seed=0)
-    aa_config = AutoAttackConfig(eps=None, version="fast", steps=10, n_target_classes=3,
-                                 square_queries=200)
-    aa_out = evaluate_autoattack(model, x, y, config=aa_config, eps=0.05, norm="linf",
-                                 batch_size=100, seed=0)
-    return combine(pgd=pgd_out.artifact(), pgd_record=pgd_out.metrics,
-                   autoattack=aa_out.artifact(), autoattack_record=aa_out.metrics)
+    aa_config = AutoAttackConfig(
+        eps=None, version="fast", steps=10, n_target_classes=3, square_queries=200
+    )
+    aa_out = evaluate_autoattack(
+        model, x, y, config=aa_config, eps=0.05, norm="linf", batch_size=100, seed=0
+    )
+    return combine(
+        pgd=pgd_out.artifact(),
+        pgd_record=pgd_out.metrics,
+        autoattack=aa_out.artifact(),
+        autoattack_record=aa_out.metrics,
+    )
 
 
 def test_masking_checks_fire_on_saturated_model_only(toy_classifier):
@@ -196,12 +252,15 @@ def test_ddn_deterministic_on_saturated_model(toy_classifier):
 
     model, x, y = toy_classifier
     saturated = _Scaled(model, 1e4).eval()
-    runs = [ddn(saturated, x[:40], y[:40], steps=20, generator=torch.Generator().manual_seed(3))
-            for _ in range(2)]
+    runs = [
+        ddn(saturated, x[:40], y[:40], steps=20, generator=torch.Generator().manual_seed(3))
+        for _ in range(2)
+    ]
     assert torch.equal(runs[0], runs[1])
 
 
 # --- adaptive attack on the detector --------------------------------------------------------
+
 
 def test_bpda_attack_evades_the_detector_better(toy_classifier):
     model, x, y = toy_classifier
@@ -211,11 +270,29 @@ def test_bpda_attack_evades_the_detector_better(toy_classifier):
     eps, steps, step = 0.1, 20, 0.01  # plain PGD: ~55% fooled and unseen; adaptive: ~90%
     from modelrobustness.attacks import pgd
 
-    plain = pgd(model, x, y, eps=eps, steps=steps, step_size=step, loss="margin",
-                generator=torch.Generator().manual_seed(0))
+    plain = pgd(
+        model,
+        x,
+        y,
+        eps=eps,
+        steps=steps,
+        step_size=step,
+        loss="margin",
+        generator=torch.Generator().manual_seed(0),
+    )
     score = functools.partial(straight_through_score, model, squeezers)
-    adaptive = bpda_pgd(model, x, y, score=score, eps=eps, steps=steps, step_size=step,
-                        threshold=threshold, lam=2.0, generator=torch.Generator().manual_seed(0))
+    adaptive = bpda_pgd(
+        model,
+        x,
+        y,
+        score=score,
+        eps=eps,
+        steps=steps,
+        step_size=step,
+        threshold=threshold,
+        lam=2.0,
+        generator=torch.Generator().manual_seed(0),
+    )
     assert float((adaptive - x).abs().max()) <= eps + 1e-6
     assert 0.0 <= float(adaptive.min()) and float(adaptive.max()) <= 1.0
 

@@ -34,16 +34,22 @@ def test_evaluate_pgd_metrics_match_samples(toy_classifier):
     assert 0 < m["robust_accuracy"] < m["clean_accuracy"]
     assert sum(m["fooled_by"].values()) == int(out.success.sum())
     # the first loss's number is its own: the same as PGD-CE alone
-    ce_alone = evaluate_pgd(model, x, y, config=pgd_config(
-        eps=0.05, eps_list=(0.05,), steps=10, step_size=0.01, losses=("ce",)),
-        batch_size=64, seed=0).metrics
+    ce_alone = evaluate_pgd(
+        model,
+        x,
+        y,
+        config=pgd_config(eps=0.05, eps_list=(0.05,), steps=10, step_size=0.01, losses=("ce",)),
+        batch_size=64,
+        seed=0,
+    ).metrics
     assert ce_alone["robust_accuracy"] == by_attack["pgd_ce"]
     # the saved adversarial set agrees with the flags and the metrics
     pred = _predict(model, out.x_adv)
     assert torch.equal(pred, out.adv_predictions)
     assert torch.equal(out.success, out.clean_correct & (pred != y))
     assert m["robust_accuracy"] == pytest.approx(
-        float((out.clean_correct & ~out.success).double().mean()))
+        float((out.clean_correct & ~out.success).double().mean())
+    )
     assert torch.equal(out.broken_by >= 0, out.success)
     clean_acc = float(out.clean_correct.double().mean())
     assert m["robust_accuracy"] == pytest.approx(clean_acc * (1 - m["attack_success_rate"]))
@@ -56,8 +62,9 @@ def test_evaluate_pgd_metrics_match_samples(toy_classifier):
     # deterministic: same seed, same everything but timing
     again = evaluate_pgd(model, x, y, config=SETTINGS, batch_size=64, seed=0)
     timing = {"seconds", "attack_seconds", "images_per_second"}
-    assert {k: v for k, v in again.metrics.items() if k not in timing} == \
-        {k: v for k, v in m.items() if k not in timing}
+    assert {k: v for k, v in again.metrics.items() if k not in timing} == {
+        k: v for k, v in m.items() if k not in timing
+    }
     assert tensors_to_bytes(again.artifact()) == tensors_to_bytes(out.artifact())
     loaded = torch.load(io.BytesIO(tensors_to_bytes(out.artifact())), weights_only=True)
     assert set(loaded) >= {"x_adv", "labels", "indices", "success", "linf", "l2"}
@@ -107,8 +114,11 @@ def test_pgd_config_errors_name_the_field():
     with pytest.raises(ValueError, match="eps_list"):
         pgd_config(eps_list=())
     # an L-inf budget above 1 is the whole [0, 1] box; an L2 one is not
-    with pytest.raises(ValueError, match=r"^eps is 2\.0; expected a number in \(0, 1\] for "
-                                         "the linf norm"):
+    with pytest.raises(
+        ValueError,
+        match=r"^eps is 2\.0; expected a number in \(0, 1\] for "
+        "the linf norm",
+    ):
         pgd_config(eps=2.0)
     with pytest.raises(ValueError, match=r"^eps_list\[1\] is 1\.5"):
         pgd_config(eps_list=(0.5, 1.5))
@@ -121,8 +131,7 @@ def test_no_clean_correct_sample(toy_classifier):
     model, x, y = toy_classifier
     wrong = (_predict(model, x[:6]) + 1) % 4  # labels the model never predicts
     pgd_out = evaluate_pgd(model, x[:6], wrong, config=SETTINGS, batch_size=4, seed=0)
-    ddn_out = evaluate_ddn(model, x[:6], wrong, config=ddn_config(steps=5), batch_size=4,
-                           seed=0)
+    ddn_out = evaluate_ddn(model, x[:6], wrong, config=ddn_config(steps=5), batch_size=4, seed=0)
     for out in (pgd_out, ddn_out):
         assert out.metrics["clean_accuracy"] == 0.0
         assert out.metrics["attack_success_rate"] == 0.0
@@ -132,9 +141,16 @@ def test_no_clean_correct_sample(toy_classifier):
 def test_evaluate_pgd_records_the_order_the_losses_ran(toy_classifier):
     """The records' JSON sorts keys: ``attacks`` keeps the order, margin first here."""
     model, x, y = toy_classifier
-    m = evaluate_pgd(model, x, y, config=pgd_config(
-        eps=0.05, eps_list=(0.05,), steps=10, step_size=0.01, losses=("margin", "ce")),
-        batch_size=64, seed=0).metrics
+    m = evaluate_pgd(
+        model,
+        x,
+        y,
+        config=pgd_config(
+            eps=0.05, eps_list=(0.05,), steps=10, step_size=0.01, losses=("margin", "ce")
+        ),
+        batch_size=64,
+        seed=0,
+    ).metrics
     assert m["attacks"] == ["pgd_margin", "pgd_ce"]
     by_attack = m["robust_accuracy_by_attack"]
     assert by_attack["pgd_ce"] <= by_attack["pgd_margin"]  # ce ran on margin's survivors

@@ -34,7 +34,8 @@ def module_name(path: Path) -> str:
 def _is_type_checking(node: ast.If) -> bool:
     test = node.test
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _import_nodes(tree: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
@@ -77,13 +78,16 @@ def imported_modules(path: Path, *, package: str | None = None) -> set[str]:
                 if package is None:
                     raise ValueError(f"{path}: relative import outside the package")
                 base_parts = package.split(".")
-                base_parts = base_parts[:len(base_parts) - (node.level - 1)]
+                base_parts = base_parts[: len(base_parts) - (node.level - 1)]
                 base = ".".join(base_parts + ([node.module] if node.module else []))
             else:
                 base = node.module or ""
             targets = [base]
-            targets += [f"{base}.{alias.name}" for alias in node.names
-                        if module_file(f"{base}.{alias.name}") is not None]
+            targets += [
+                f"{base}.{alias.name}"
+                for alias in node.names
+                if module_file(f"{base}.{alias.name}") is not None
+            ]
         for target in targets:
             for module in _packages_along(target):
                 if module_file(module) is not None:

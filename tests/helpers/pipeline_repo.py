@@ -19,25 +19,37 @@ def env() -> dict[str, str]:
     """The environment of a DVC or CLI subprocess: this venv first, no network calls."""
     out = dict(os.environ)
     out["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{out.get('PATH', '')}"
-    out.update(DVC_NO_ANALYTICS="1", DVC_STUDIO_OFFLINE="1",
-               GIT_AUTHOR_NAME="e2e", GIT_AUTHOR_EMAIL="e2e@example.invalid",
-               GIT_COMMITTER_NAME="e2e", GIT_COMMITTER_EMAIL="e2e@example.invalid")
+    out.update(
+        DVC_NO_ANALYTICS="1",
+        DVC_STUDIO_OFFLINE="1",
+        GIT_AUTHOR_NAME="e2e",
+        GIT_AUTHOR_EMAIL="e2e@example.invalid",
+        GIT_COMMITTER_NAME="e2e",
+        GIT_COMMITTER_EMAIL="e2e@example.invalid",
+    )
     return out
 
 
 def run(repo: Path, *args: str) -> str:
     """Run a command in ``repo``; fail the test with its output when it fails."""
-    result = subprocess.run(args, cwd=repo, env=env(), capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run(args, cwd=repo, env=env(), capture_output=True, text=True, check=False)
     assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
     return result.stdout + result.stderr
 
 
 def _project_files() -> list[str]:
-    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    return [f for f in out.splitlines() if f and not f.startswith(OUTPUT_PREFIXES)
-            and (ROOT / f).is_file()]
+    out = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [
+        f
+        for f in out.splitlines()
+        if f and not f.startswith(OUTPUT_PREFIXES) and (ROOT / f).is_file()
+    ]
 
 
 def make_tiny_repo(repo: Path) -> Path:

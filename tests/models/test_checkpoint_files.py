@@ -25,22 +25,42 @@ from modelrobustness.models.checkpoint import (
 )
 from modelrobustness.models.classifier import Classifier, ModelConfig
 
-EXPECTED = ("; expected a ModelRobustness checkpoint (written by the train stages: format 1, "
-            "a model config and its state_dict)")
+EXPECTED = (
+    "; expected a ModelRobustness checkpoint (written by the train stages: format 1, "
+    "a model config and its state_dict)"
+)
 
 
 def _classifier() -> Classifier:
     torch.manual_seed(0)
-    return Classifier(ModelConfig(arch="vgg_small", num_classes=3, in_channels=1, image_size=12,
-                                  mean=[0.5], std=[0.5], width=4, class_names=["a", "b", "c"]))
+    return Classifier(
+        ModelConfig(
+            arch="vgg_small",
+            num_classes=3,
+            in_channels=1,
+            image_size=12,
+            mean=[0.5],
+            std=[0.5],
+            width=4,
+            class_names=["a", "b", "c"],
+        )
+    )
 
 
 def _payload(model: Classifier, **changes) -> dict:
     """What save_checkpoint writes for ``model``, with ``changes``."""
     payload = {
         "format": CHECKPOINT_FORMAT,
-        "config": {"arch": "vgg_small", "num_classes": 3, "in_channels": 1, "image_size": 12,
-                   "mean": [0.5], "std": [0.5], "width": 4, "class_names": ["a", "b", "c"]},
+        "config": {
+            "arch": "vgg_small",
+            "num_classes": 3,
+            "in_channels": 1,
+            "image_size": 12,
+            "mean": [0.5],
+            "std": [0.5],
+            "width": 4,
+            "class_names": ["a", "b", "c"],
+        },
         "state_dict": model.state_dict(),
         "extra": {},
     }
@@ -86,19 +106,26 @@ def test_missing_file_is_still_file_not_found(tmp_path):
 def test_torchvision_state_dict(tmp_path, resnet18):
     path = tmp_path / "resnet18.pth"
     torch.save(resnet18.state_dict(), path)
-    _not_a_checkpoint(path, "a bare state_dict (122 tensors, e.g. conv1.weight, bn1.weight): "
-                            "it has no model config")
+    _not_a_checkpoint(
+        path,
+        "a bare state_dict (122 tensors, e.g. conv1.weight, bn1.weight): it has no model config",
+    )
     assert describe_file(path).startswith("a bare state_dict (122 tensors")
 
 
 @pytest.mark.parametrize("how", ["zip", "protocol4", "legacy"])
 def test_whole_pickled_model(tmp_path, resnet18, how):
     path = tmp_path / "resnet18.pt"
-    kwargs = {"zip": {}, "protocol4": {"pickle_protocol": 4},
-              "legacy": {"_use_new_zipfile_serialization": False}}[how]
+    kwargs = {
+        "zip": {},
+        "protocol4": {"pickle_protocol": 4},
+        "legacy": {"_use_new_zipfile_serialization": False},
+    }[how]
     torch.save(resnet18, path, **kwargs)
-    what = ("a whole pickled model (torchvision.models.resnet.ResNet, saved with "
-            "torch.save(model)); save its state_dict with this project's train stages instead")
+    what = (
+        "a whole pickled model (torchvision.models.resnet.ResNet, saved with "
+        "torch.save(model)); save its state_dict with this project's train stages instead"
+    )
     _not_a_checkpoint(path, what)
     assert describe_file(path) == what
 
@@ -108,8 +135,11 @@ def test_torchscript(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.jit is deprecated
         torch.jit.save(torch.jit.script(nn.Sequential(nn.Linear(2, 2), nn.ReLU())), path)
-    _not_a_checkpoint(path, "a TorchScript archive (torch.jit.save); this tool loads "
-                            "state_dict checkpoints, not scripted models")
+    _not_a_checkpoint(
+        path,
+        "a TorchScript archive (torch.jit.save); this tool loads "
+        "state_dict checkpoints, not scripted models",
+    )
 
 
 def test_other_format(tmp_path):
@@ -134,15 +164,20 @@ def test_checkpoint_whose_model_does_not_build(tmp_path):
     del state[first]
     torch.save(_payload(model, state_dict=state), path)
     load_checkpoint(path)  # the payload itself looks right
-    _not_a_checkpoint(path, "a ModelRobustness checkpoint whose model does not build "
-                            f"(state_dict: 1 missing key, e.g. {first})")
+    _not_a_checkpoint(
+        path,
+        "a ModelRobustness checkpoint whose model does not build "
+        f"(state_dict: 1 missing key, e.g. {first})",
+    )
 
     state = dict(model.state_dict(), extra_weight=torch.zeros(1))
     torch.save(_payload(model, state_dict=state), path)
     _not_a_checkpoint(path, "(state_dict: 1 unexpected key, e.g. extra_weight)")
 
-    state = {key: value[..., :1] if value.dim() == 4 else value
-             for key, value in model.state_dict().items()}
+    state = {
+        key: value[..., :1] if value.dim() == 4 else value
+        for key, value in model.state_dict().items()
+    }
     torch.save(_payload(model, state_dict=state), path)
     _not_a_checkpoint(path, "whose model does not build (state_dict: ")
     assert "the model needs" in _not_a_checkpoint(path, "has shape").what
@@ -156,9 +191,16 @@ def test_checkpoint_whose_model_does_not_build(tmp_path):
     assert "depth" in _not_a_checkpoint(path, "unexpected keyword argument").what
 
 
-@pytest.mark.parametrize("fmt, what", [("PNG", "a PNG image"), ("JPEG", "a JPEG image"),
-                                       ("GIF", "a GIF image"), ("BMP", "a BMP image"),
-                                       ("WEBP", "a WEBP image")])
+@pytest.mark.parametrize(
+    "fmt, what",
+    [
+        ("PNG", "a PNG image"),
+        ("JPEG", "a JPEG image"),
+        ("GIF", "a GIF image"),
+        ("BMP", "a BMP image"),
+        ("WEBP", "a WEBP image"),
+    ],
+)
 def test_image(tmp_path, fmt, what):
     path = tmp_path / "picture.pt"
     Image.new("RGB", (8, 8), (200, 10, 10)).save(path, format=fmt)
@@ -262,14 +304,18 @@ def test_never_unpickles_untrusted_code(tmp_path, monkeypatch, legacy):
     kwargs = {"_use_new_zipfile_serialization": False} if legacy else {}
     net, trap = tmp_path / "net.pt", tmp_path / "trap.pt"
     torch.save(module.TrapNet(str(markers[0])), net, **kwargs)
-    torch.save({"format": 1, "config": {}, "state_dict": {"w": module.Trap(str(markers[1]))}},
-               trap, **kwargs)
+    torch.save(
+        {"format": 1, "config": {}, "state_dict": {"w": module.Trap(str(markers[1]))}},
+        trap,
+        **kwargs,
+    )
     monkeypatch.delitem(sys.modules, name)
     imported = tmp_path / "imported.marker"
     imported.unlink()
 
-    error = _not_a_checkpoint(net, f"a whole pickled model ({name}.TrapNet, saved with "
-                                   "torch.save(model))")
+    error = _not_a_checkpoint(
+        net, f"a whole pickled model ({name}.TrapNet, saved with torch.save(model))"
+    )
     assert describe_file(net) == error.what
     error = _not_a_checkpoint(trap, f"{name}._spring", build=False)
     assert "torch.load(weights_only=True) refuses" in error.what

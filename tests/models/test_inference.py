@@ -16,9 +16,17 @@ def _trained_like(arch: str, channels: int) -> nn.Module:
     """A model whose batch norms hold non-trivial statistics and affine parameters (fresh
     ones are the identity, which would hide a wrong fold)."""
     torch.manual_seed(0)
-    model = build_model(ModelConfig(arch=arch, num_classes=5, in_channels=channels,
-                                    image_size=16, mean=[0.4] * channels,
-                                    std=[0.25] * channels, width=8))
+    model = build_model(
+        ModelConfig(
+            arch=arch,
+            num_classes=5,
+            in_channels=channels,
+            image_size=16,
+            mean=[0.4] * channels,
+            std=[0.25] * channels,
+            width=8,
+        )
+    )
     generator = torch.Generator().manual_seed(1)
     for module in model.modules():
         if isinstance(module, nn.BatchNorm2d):
@@ -30,8 +38,9 @@ def _trained_like(arch: str, channels: int) -> nn.Module:
     return model.eval()
 
 
-@pytest.mark.parametrize(("arch", "channels"), [("vgg_small", 1), ("vgg_small", 3),
-                                                ("resnet18", 3)])
+@pytest.mark.parametrize(
+    ("arch", "channels"), [("vgg_small", 1), ("vgg_small", 3), ("resnet18", 3)]
+)
 def test_same_function_without_batch_norm(arch: str, channels: int) -> None:
     model = _trained_like(arch, channels)
     before = {k: v.clone() for k, v in model.state_dict().items()}
@@ -39,8 +48,9 @@ def test_same_function_without_batch_norm(arch: str, channels: int) -> None:
     assert not any(isinstance(m, nn.BatchNorm2d) for m in copy.modules())
     assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
     convs = [m for m in copy.modules() if isinstance(m, nn.Conv2d)]
-    assert convs and all(m.weight.is_contiguous(memory_format=torch.channels_last)
-                         for m in convs)  # on CPU
+    assert convs and all(
+        m.weight.is_contiguous(memory_format=torch.channels_last) for m in convs
+    )  # on CPU
     assert not any(p.requires_grad for p in copy.parameters())
 
     x = torch.rand(64, channels, 16, 16, generator=torch.Generator().manual_seed(2))
@@ -57,7 +67,7 @@ def test_same_function_without_batch_norm(arch: str, channels: int) -> None:
     grads = []
     for net in (model, copy):
         xg = x.clone().requires_grad_()
-        grad, = torch.autograd.grad(nn.functional.cross_entropy(net(xg), y), xg)
+        (grad,) = torch.autograd.grad(nn.functional.cross_entropy(net(xg), y), xg)
         grads.append(grad)
     assert (grads[1] - grads[0]).norm() <= 1e-4 * grads[0].norm()
 

@@ -16,13 +16,21 @@ from modelrobustness.models import (
 
 
 def _config(arch="vgg_small", channels=1, size=16):
-    return ModelConfig(arch=arch, num_classes=4, in_channels=channels, image_size=size,
-                       mean=[0.3] * channels, std=[0.2] * channels, width=8,
-                       class_names=("a", "b", "c", "d"))
+    return ModelConfig(
+        arch=arch,
+        num_classes=4,
+        in_channels=channels,
+        image_size=size,
+        mean=[0.3] * channels,
+        std=[0.2] * channels,
+        width=8,
+        class_names=("a", "b", "c", "d"),
+    )
 
 
-@pytest.mark.parametrize("arch,channels", [("vgg_small", 1), ("vgg_small", 3), ("resnet18", 3),
-                                           ("resnet18", 1)])
+@pytest.mark.parametrize(
+    "arch,channels", [("vgg_small", 1), ("vgg_small", 3), ("resnet18", 3), ("resnet18", 1)]
+)
 def test_forward_shapes(arch, channels):
     model = build_model(_config(arch, channels)).eval()
     assert model(torch.rand(2, channels, 16, 16)).shape == (2, 4)

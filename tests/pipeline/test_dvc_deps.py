@@ -35,7 +35,8 @@ def test_python_deps_are_the_import_closure(name: str) -> None:
     paste = "\n".join(f"      - {p}" for p in sorted(expected, key=_order))
     assert not missing and not stale, (
         f"stage {name}: dvc.yaml deps missing {missing}, stale {stale}. Its Python deps "
-        f"should be:\n{paste}")
+        f"should be:\n{paste}"
+    )
 
 
 def _order(path: str) -> tuple[int, str]:

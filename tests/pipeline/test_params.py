@@ -90,8 +90,11 @@ BAD: dict[str, tuple[Any, Any]] = {
     "squeeze.adaptive_lambda": ("1", -1.0),
     "squeeze.adaptive_steps": ([40], 0),
 }
-CASES = [(key, value, kind) for key, pair in BAD.items()
-         for value, kind in zip(pair, ("wrong type", "out of range"), strict=True)]
+CASES = [
+    (key, value, kind)
+    for key, pair in BAD.items()
+    for value, kind in zip(pair, ("wrong type", "out of range"), strict=True)
+]
 
 
 def _leaves(node: Any, prefix: str = "") -> list[str]:
@@ -138,16 +141,21 @@ def test_shipped_params_pass(capsys, tmp_path):
     assert code == 0 and f"all {len(BAD)} parameters are valid" in out
 
 
-@pytest.mark.parametrize(("key", "value", "kind"), CASES,
-                         ids=[f"{k}-{kind}" for k, _, kind in CASES])
-def test_every_bad_leaf_is_named_by_check_params_and_by_its_stage(capsys, tmp_path, key, value,
-                                                                  kind):
+@pytest.mark.parametrize(
+    ("key", "value", "kind"), CASES, ids=[f"{k}-{kind}" for k, _, kind in CASES]
+)
+def test_every_bad_leaf_is_named_by_check_params_and_by_its_stage(
+    capsys, tmp_path, key, value, kind
+):
     bad = _with(key, value)
     code, out = _check_cli(capsys, tmp_path, bad)
     assert code == 1 and "Traceback" not in out, out
     lines = [line.strip() for line in out.splitlines()[1:]]
-    mine = [line for line in lines if line.startswith(f"parameter {key}")
-            or line.startswith(f"unknown parameter {key}")]
+    mine = [
+        line
+        for line in lines
+        if line.startswith(f"parameter {key}") or line.startswith(f"unknown parameter {key}")
+    ]
     assert mine, f"{key} = {value!r} ({kind}) is not reported:\n{out}"
     message = mine[0]
     assert "; expected " in message or " knows " in message, message
@@ -180,24 +188,49 @@ def test_every_problem_at_once_and_unknown_or_missing_keys(capsys, tmp_path):
     assert "unknown parameter attak; params.yaml knows seed, device, data" in out
 
 
-@pytest.mark.parametrize(("key", "value", "message"), [
-    ("model.pretrained", "imagenet",
-     "parameter model.pretrained is 'imagenet'; expected 'none': ImageNet weights exist for "
-     "the resnet18 architecture only"),
-    ("split.test_fraction", 0.95, "parameter split.test_fraction is 0.95; expected below 1 - "
-                                  "val_fraction = 0.9"),
-    ("attack.pgd.eps_list", [0.05, 2], "parameter attack.pgd.eps_list[1] is 2.0; expected a "
-                                       "number in (0, 1] for the linf norm"),
-    ("data.source", "folder", "parameter data.path is None; expected a raw-img folder"),
-    ("attack.autoattack.eps", 1.5, "parameter attack.autoattack.eps is 1.5; expected a number "
-                                   "in (0, 1] for the linf norm"),
-    ("adversarial.eps", 1.5, "parameter adversarial.eps is 1.5; expected a number in (0, 1] "
-                             "for the linf norm"),
-    ("adversarial.warmup_epochs", 12, "parameter adversarial.warmup_epochs is 12.0; expected "
-                                      "below train.epochs = 8"),
-    ("device", "cuda:7", "parameter device is 'cuda:7'; expected auto or cpu: this machine "
-                         "has no CUDA device"),
-])
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        (
+            "model.pretrained",
+            "imagenet",
+            "parameter model.pretrained is 'imagenet'; expected 'none': ImageNet weights exist for "
+            "the resnet18 architecture only",
+        ),
+        (
+            "split.test_fraction",
+            0.95,
+            "parameter split.test_fraction is 0.95; expected below 1 - val_fraction = 0.9",
+        ),
+        (
+            "attack.pgd.eps_list",
+            [0.05, 2],
+            "parameter attack.pgd.eps_list[1] is 2.0; expected a "
+            "number in (0, 1] for the linf norm",
+        ),
+        ("data.source", "folder", "parameter data.path is None; expected a raw-img folder"),
+        (
+            "attack.autoattack.eps",
+            1.5,
+            "parameter attack.autoattack.eps is 1.5; expected a number in (0, 1] for the linf norm",
+        ),
+        (
+            "adversarial.eps",
+            1.5,
+            "parameter adversarial.eps is 1.5; expected a number in (0, 1] for the linf norm",
+        ),
+        (
+            "adversarial.warmup_epochs",
+            12,
+            "parameter adversarial.warmup_epochs is 12.0; expected below adversarial.epochs = 8",
+        ),
+        (
+            "device",
+            "cuda:7",
+            "parameter device is 'cuda:7'; expected auto or cpu: this machine has no CUDA device",
+        ),
+    ],
+)
 def test_rules_across_keys(capsys, tmp_path, key, value, message):
     import torch
 
@@ -207,14 +240,24 @@ def test_rules_across_keys(capsys, tmp_path, key, value, message):
     assert code == 1 and message in out, out
 
 
-@pytest.mark.parametrize(("key", "value", "message"), [
-    ("attack.pgd.eps", 10**400, "parameter attack.pgd.eps is 1000"),
-    ("device", "cuda:99999999999999999999", "parameter device is 'cuda:9999"),
-    ("squeeze.squeezers", ["bit_depth:\u00b2"], "parameter squeeze.squeezers[0] is "
-                                               "'bit_depth:\u00b2'; expected one of"),
-    ("data.max_pixels", 10**9, "parameter data.max_pixels is 1000000000; expected an "
-                               "integer from 1 to 89478485 or null"),
-])
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("attack.pgd.eps", 10**400, "parameter attack.pgd.eps is 1000"),
+        ("device", "cuda:99999999999999999999", "parameter device is 'cuda:9999"),
+        (
+            "squeeze.squeezers",
+            ["bit_depth:\u00b2"],
+            "parameter squeeze.squeezers[0] is 'bit_depth:\u00b2'; expected one of",
+        ),
+        (
+            "data.max_pixels",
+            10**9,
+            "parameter data.max_pixels is 1000000000; expected an "
+            "integer from 1 to 89478485 or null",
+        ),
+    ],
+)
 def test_odd_values_are_messages_not_tracebacks(capsys, tmp_path, key, value, message):
     code, out = _check_cli(capsys, tmp_path, _with(key, value))
     assert code == 1 and message in out and "Traceback" not in out, out
@@ -243,20 +286,32 @@ def test_broken_yaml_names_the_line(tmp_path, capsys):
     assert "is not valid YAML" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("adapter", [train.fit_config, train.architecture_config,
-                                     distill.distilled_architecture, distill.temperature,
-                                     split.split_config, attack_pgd.pgd_config,
-                                     attack_ddn.ddn_config, detect.squeeze_config,
-                                     detect.detector_attack_config, attack_samples, seed,
-                                     device])
+@pytest.mark.parametrize(
+    "adapter",
+    [
+        train.fit_config,
+        train.architecture_config,
+        distill.distilled_architecture,
+        distill.temperature,
+        split.split_config,
+        attack_pgd.pgd_config,
+        attack_ddn.ddn_config,
+        detect.squeeze_config,
+        detect.detector_attack_config,
+        attack_samples,
+        seed,
+        device,
+    ],
+)
 def test_shipped_params_build_every_config(adapter):
     assert adapter(params()) is not None
     assert set(ADAPTERS) >= {adapter}
 
 
 def test_null_subsections_and_overrides_are_empty():
-    assert (distill.distilled_architecture(_with("distill.model", None))
-            == train.architecture_config(params()))
+    assert distill.distilled_architecture(
+        _with("distill.model", None)
+    ) == train.architecture_config(params())
     with pytest.raises(ParamsError, match="^parameter train.augment.crop_padding is missing"):
         train.fit_config(_with("train.augment", None))
 
@@ -267,11 +322,17 @@ def test_a_stage_stopped_by_a_parameter_prints_one_message_and_writes_nothing(tm
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(_with("train.epochs", 0)))
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "baseline.pt").write_bytes(b"previous run")
-    result = subprocess.run([sys.executable, str(ROOT / "stages/train_baseline.py")],
-                            cwd=tmp_path, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "stages/train_baseline.py")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 2, result.stderr
-    assert result.stderr.startswith("train_baseline: error: parameter train.epochs is 0; "
-                                    "expected an integer >= 1\n"), result.stderr
+    assert result.stderr.startswith(
+        "train_baseline: error: parameter train.epochs is 0; expected an integer >= 1\n"
+    ), result.stderr
     assert "Traceback" not in result.stderr
     assert (tmp_path / "models" / "baseline.pt").read_bytes() == b"previous run"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["models", "params.yaml"]
@@ -282,8 +343,9 @@ def test_download_errors_name_the_keys(tmp_path, monkeypatch):
 
     empty = tmp_path / "empty"
     empty.mkdir()
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(
-        _with("data.path", str(empty), _with("data.source", "folder"))))
+    (tmp_path / "params.yaml").write_text(
+        yaml.safe_dump(_with("data.path", str(empty), _with("data.source", "folder")))
+    )
     monkeypatch.chdir(tmp_path)
     with pytest.raises(DownloadError, match=r"data.source 'folder', data.path '.*empty'"):
         download.main()
@@ -295,7 +357,7 @@ def test_autoattack_budget_and_norm_follow_pgd():
 
     config, eps, norm = autoattack_settings(params())
     assert (eps, norm) == (params()["attack"]["pgd"]["eps"], params()["attack"]["pgd"]["norm"])
-    assert config.setting("steps") == 25 and config.setting("square_queries") == 1000
+    assert config.setting("steps") == 25 and config.setting("square_queries") == 500
     own = _with("attack.autoattack.eps", 0.03)
     own = _with("attack.autoattack.steps", 7, own)
     config, eps, _ = autoattack_settings(_with("attack.pgd.norm", "l2", own))
@@ -330,13 +392,18 @@ def test_adversarial_epochs_override_train_epochs_alone():
     assert overridden.epochs == 9 and overridden.lr == inherited.lr
     assert train.fit_config(_with("adversarial.epochs", 9, own)).epochs == 5
     # the warm-up is checked against the epochs this stage runs, named by their key
-    with pytest.raises(ParamsError, match=r"warmup_epochs is 3.0; expected below "
-                                          r"adversarial.epochs = 3"):
-        adversarial_settings(_with("adversarial.epochs", 3,
-                                   _with("adversarial.warmup_epochs", 3, own)))
+    with pytest.raises(
+        ParamsError,
+        match=r"warmup_epochs is 3.0; expected below "
+        r"adversarial.epochs = 3",
+    ):
+        adversarial_settings(
+            _with("adversarial.epochs", 3, _with("adversarial.warmup_epochs", 3, own))
+        )
     with pytest.raises(ParamsError, match=r"expected below train.epochs = 5"):
-        adversarial_settings(_with("adversarial.epochs", None,
-                                   _with("adversarial.warmup_epochs", 6, own)))
+        adversarial_settings(
+            _with("adversarial.epochs", None, _with("adversarial.warmup_epochs", 6, own))
+        )
     with pytest.raises(ParamsError, match="adversarial.epochs"):
         adversarial_settings(_with("adversarial.epochs", 0, own))
 

@@ -20,40 +20,108 @@ from params_docs import downstream, expanded_stages, readers
 DOWNLOAD_KEYS = {"images", "classes", "skipped", "skipped_by_reason"}
 SPLIT_KEYS = {"train", "val", "test", "duplicates_removed"}
 TRAIN_KEYS = {"test_accuracy", "val_accuracy", "macro_f1", "epochs"}
-PGD_KEYS = {"clean_accuracy", "robust_accuracy", "attack_success_rate", "samples",
-            "robust_accuracy_by_attack", "fooled_by", "mean_linf", "max_linf", "mean_l2",
-            "max_l2"}
-AUTOATTACK_KEYS = {"clean_accuracy", "robust_accuracy", "robust_accuracy_by_attack",
-                   "fooled_by", "attacks", "masking_evidence", "samples", "eps", "version"}
-DDN_KEYS = {"clean_accuracy", "attack_success_rate", "median_l2", "mean_l2", "samples",
-            "mean_linf", "max_linf", "max_l2"}
-SQUEEZE_KEYS = {"threshold", "clean_false_positive_rate", "roc_auc", "detection_rate",
-                "fixed_threshold", "adaptive", "selected_squeezers"}
+PGD_KEYS = {
+    "clean_accuracy",
+    "robust_accuracy",
+    "attack_success_rate",
+    "samples",
+    "robust_accuracy_by_attack",
+    "fooled_by",
+    "mean_linf",
+    "max_linf",
+    "mean_l2",
+    "max_l2",
+}
+AUTOATTACK_KEYS = {
+    "clean_accuracy",
+    "robust_accuracy",
+    "robust_accuracy_by_attack",
+    "fooled_by",
+    "attacks",
+    "masking_evidence",
+    "samples",
+    "eps",
+    "version",
+}
+DDN_KEYS = {
+    "clean_accuracy",
+    "attack_success_rate",
+    "median_l2",
+    "mean_l2",
+    "samples",
+    "mean_linf",
+    "max_linf",
+    "max_l2",
+}
+SQUEEZE_KEYS = {
+    "threshold",
+    "clean_false_positive_rate",
+    "roc_auc",
+    "detection_rate",
+    "fixed_threshold",
+    "adaptive",
+    "selected_squeezers",
+}
 # the timing keys of each record, in metrics/timing/ (git-ignored)
-TIMING = {"train_baseline": {"train_seconds", "images_per_second"},
-          "attack_pgd_baseline": {"seconds", "attack_seconds", "images_per_second"},
-          "attack_autoattack_student": {"seconds", "attack_seconds", "seconds_by_attack"},
-          "attack_ddn_baseline": {"seconds", "images_per_second"},
-          "squeeze_detect": {"seconds"}, "evaluate": {"seconds"}}
-DETAILS = {"download_classes": "class,images", "split_classes": "class,train,val,test",
-           "train_baseline_classes": "class,precision,recall,f1,support",
-           "squeeze_detect_subsets": "squeezers,detection_rate",
-           "squeeze_detect_squeezers": "squeezer,clean_accuracy"}
+TIMING = {
+    "train_baseline": {"train_seconds", "images_per_second"},
+    "attack_pgd_baseline": {"seconds", "attack_seconds", "images_per_second"},
+    "attack_autoattack_student": {"seconds", "attack_seconds", "seconds_by_attack"},
+    "attack_ddn_baseline": {"seconds", "images_per_second"},
+    "squeeze_detect": {"seconds"},
+    "evaluate": {"seconds"},
+}
+DETAILS = {
+    "download_classes": "class,images",
+    "split_classes": "class,train,val,test",
+    "train_baseline_classes": "class,precision,recall,f1,support",
+    "squeeze_detect_subsets": "squeezers,detection_rate",
+    "squeeze_detect_squeezers": "squeezer,clean_accuracy",
+}
 ATTACKED = ("baseline", "student", "adversarial")
-STAGES = ("download", "split", "train_baseline", "train_teacher", "train_student",
-          "train_adversarial",
-          *(f"attack_{a}@{m}" for a in ("pgd", "autoattack", "ddn") for m in ATTACKED),
-          "squeeze_detect", "evaluate")
-METRICS = ("download", "split", "train_baseline", "train_teacher", "train_student",
-           "train_adversarial",
-           *(f"attack_{a}_{m}" for a in ("pgd", "autoattack", "ddn") for m in ATTACKED),
-           "squeeze_detect", "evaluate")
-ADVERSARIAL_KEYS = {"method", "eps", "alpha", "val_robust_accuracy", "val_fgsm_accuracy",
-                    "test_robust_accuracy", "catastrophic_overfitting", "collapsed_epochs",
-                    "robust_overfitting_drop", "selected_by"}
-REPORT_FILES = ("robustness.md", "figures/robustness_curves.png", "figures/roc.png",
-                "figures/confusion_matrices.png", "figures/detector_scores.png",
-                "figures/examples_pgd_baseline.png", "figures/examples_ddn_student.png")
+STAGES = (
+    "download",
+    "split",
+    "train_baseline",
+    "train_teacher",
+    "train_student",
+    "train_adversarial",
+    *(f"attack_{a}@{m}" for a in ("pgd", "autoattack", "ddn") for m in ATTACKED),
+    "squeeze_detect",
+    "evaluate",
+)
+METRICS = (
+    "download",
+    "split",
+    "train_baseline",
+    "train_teacher",
+    "train_student",
+    "train_adversarial",
+    *(f"attack_{a}_{m}" for a in ("pgd", "autoattack", "ddn") for m in ATTACKED),
+    "squeeze_detect",
+    "evaluate",
+)
+ADVERSARIAL_KEYS = {
+    "method",
+    "eps",
+    "alpha",
+    "val_robust_accuracy",
+    "val_fgsm_accuracy",
+    "test_robust_accuracy",
+    "catastrophic_overfitting",
+    "collapsed_epochs",
+    "robust_overfitting_drop",
+    "selected_by",
+}
+REPORT_FILES = (
+    "robustness.md",
+    "figures/robustness_curves.png",
+    "figures/roc.png",
+    "figures/confusion_matrices.png",
+    "figures/detector_scores.png",
+    "figures/examples_pgd_baseline.png",
+    "figures/examples_ddn_student.png",
+)
 
 
 @pytest.mark.e2e
@@ -62,8 +130,9 @@ def test_pipeline_end_to_end(tiny_pipeline: tuple[Path, str]):
     for stage in STAGES:
         assert f"Running stage '{stage}'" in out
 
-    metrics = {name: json.loads((repo / "metrics" / f"{name}.json").read_text())
-               for name in METRICS}
+    metrics = {
+        name: json.loads((repo / "metrics" / f"{name}.json").read_text()) for name in METRICS
+    }
     assert DOWNLOAD_KEYS <= set(metrics["download"])
     assert metrics["download"]["images"] == 10_000 and metrics["download"]["skipped"] == 0
     assert SPLIT_KEYS <= set(metrics["split"])
@@ -95,7 +164,8 @@ def test_pipeline_end_to_end(tiny_pipeline: tuple[Path, str]):
     assert SQUEEZE_KEYS <= set(squeeze)
     assert set(squeeze["detection_rate"]) == set(squeeze["roc_auc"]) == {"pgd", "ddn"}
     assert {"threshold", "clean_false_positive_rate", "detection_rate"} <= set(
-        squeeze["fixed_threshold"])
+        squeeze["fixed_threshold"]
+    )
     assert 0.0 <= squeeze["threshold"] <= 2.0
     pgd_metrics, ddn_metrics = metrics["attack_pgd_baseline"], metrics["attack_ddn_baseline"]
     aa_metrics = metrics["attack_autoattack_baseline"]
@@ -104,8 +174,7 @@ def test_pipeline_end_to_end(tiny_pipeline: tuple[Path, str]):
     assert pgd_metrics["samples"] == ddn_metrics["samples"] == aa_metrics["samples"] == 20
     assert pgd_metrics["attacks"] == ["pgd_ce", "pgd_margin"]
     assert set(pgd_metrics["robust_accuracy_by_attack"]) == {"pgd_ce", "pgd_margin"}
-    assert pgd_metrics["robust_accuracy"] == pgd_metrics["robust_accuracy_by_attack"][
-        "pgd_margin"]
+    assert pgd_metrics["robust_accuracy"] == pgd_metrics["robust_accuracy_by_attack"]["pgd_margin"]
     assert aa_metrics["attacks"] == ["apgd_ce", "apgd_t", "square"]
     assert aa_metrics["eps"] == pgd_metrics["eps"]  # attack.autoattack.eps: null
     for m in (pgd_metrics, ddn_metrics):
@@ -115,8 +184,11 @@ def test_pipeline_end_to_end(tiny_pipeline: tuple[Path, str]):
     assert (repo / "plots/train_baseline/plots/metrics/val_accuracy.tsv").is_file()
     assert (repo / "plots/train_baseline/plots/sklearn/confusion_matrix.json").is_file()
     assert (repo / "metrics" / "download_skipped.csv").read_text().startswith("path,reason")
-    attacks = (("pgd", "robustness_curve.csv"), ("ddn", "accuracy_vs_l2.csv"),
-               ("autoattack", "robust_accuracy_by_attack.csv"))
+    attacks = (
+        ("pgd", "robustness_curve.csv"),
+        ("ddn", "accuracy_vs_l2.csv"),
+        ("autoattack", "robust_accuracy_by_attack.csv"),
+    )
     for (attack, curve), model in itertools.product(attacks, ATTACKED):
         folder = repo / f"plots/attack_{attack}_{model}"
         assert (folder / "examples.png").read_bytes().startswith(b"\x89PNG")
@@ -131,12 +203,17 @@ def test_pipeline_end_to_end(tiny_pipeline: tuple[Path, str]):
     summary = json.loads((repo / "reports/summary.json").read_text())
     assert set(summary["robustness"]) == set(ATTACKED)
     assert summary["models"]["baseline"]["lipschitz_upper_bound"] > 0
-    for model, defense in (("baseline", "none"), ("student", "distillation"),
-                           ("adversarial", "adversarial_training")):
+    for model, defense in (
+        ("baseline", "none"),
+        ("student", "distillation"),
+        ("adversarial", "adversarial_training"),
+    ):
         row = summary["robustness"][model][defense]
         # the worst case over every attack is at most each stage's own
-        assert row["worst_case"] <= min(row["pgd"]["robust_accuracy"],
-                                        row["autoattack"]["robust_accuracy"]) + 1e-12
+        assert (
+            row["worst_case"]
+            <= min(row["pgd"]["robust_accuracy"], row["autoattack"]["robust_accuracy"]) + 1e-12
+        )
         low, high = row["worst_case_ci"]
         assert low <= row["worst_case"] <= high
         assert metrics["evaluate"]["robust_accuracy"][model] == row["worst_case"]
@@ -155,8 +232,17 @@ def test_pipeline_end_to_end(tiny_pipeline: tuple[Path, str]):
     run(repo, "git", "commit", "-qm", "baseline run")
     assert not run(repo, "git", "status", "--porcelain").strip()
     report = {name: (repo / "reports" / name).read_bytes() for name in REPORT_FILES}
-    forced = run(repo, "dvc", "repro", "--force", "--single-item", "train_baseline",
-                 "attack_pgd@baseline", "squeeze_detect", "evaluate")
+    forced = run(
+        repo,
+        "dvc",
+        "repro",
+        "--force",
+        "--single-item",
+        "train_baseline",
+        "attack_pgd@baseline",
+        "squeeze_detect",
+        "evaluate",
+    )
     for stage in ("train_baseline", "attack_pgd@baseline", "squeeze_detect", "evaluate"):
         assert f"Running stage '{stage}'" in forced
     assert not run(repo, "git", "status", "--porcelain").strip()
@@ -171,8 +257,9 @@ def test_pipeline_end_to_end(tiny_pipeline: tuple[Path, str]):
     bad = yaml.safe_load(params_text)
     bad["train"]["epochs"] = 0
     (repo / "params.yaml").write_text(yaml.safe_dump(bad, sort_keys=False))
-    failed = subprocess.run(["dvc", "repro"], cwd=repo, env=env(), capture_output=True,
-                            text=True, check=False)
+    failed = subprocess.run(
+        ["dvc", "repro"], cwd=repo, env=env(), capture_output=True, text=True, check=False
+    )
     output = failed.stdout + failed.stderr
     assert failed.returncode != 0
     assert "error: parameter train.epochs is 0; expected an integer >= 1" in output, output
@@ -194,10 +281,10 @@ def test_pipeline_end_to_end(tiny_pipeline: tuple[Path, str]):
     assert list(diff) == ["metrics/evaluate.json"]
     assert "detector.threshold" in diff["metrics/evaluate.json"]
     assert all(k.startswith("detector.") for k in diff["metrics/evaluate.json"]), diff
-    record = json.loads(run(repo, "dvc", "metrics", "diff", "--json", "--targets",
-                            "metrics/squeeze_detect.json"))  # any record, on demand
-    assert record["metrics/squeeze_detect.json"]["fpr"] == {"old": 0.05, "new": 0.1,
-                                                            "diff": 0.05}
+    record = json.loads(
+        run(repo, "dvc", "metrics", "diff", "--json", "--targets", "metrics/squeeze_detect.json")
+    )  # any record, on demand
+    assert record["metrics/squeeze_detect.json"]["fpr"] == {"old": 0.05, "new": 0.1, "diff": 0.05}
     header = run(repo, "dvc", "exp", "show", "--csv").splitlines()[0].split(",")
     assert "squeeze.fpr" in header
     dep_paths = {d for s in stages.values() for d in s["deps"]}
@@ -213,7 +300,13 @@ def test_pipeline_end_to_end(tiny_pipeline: tuple[Path, str]):
     page = (repo / "plots_html" / "index.html").read_text()
     # the offline template (.dvc/config plots.html_template): vega inlined, no CDN
     assert "cdn.jsdelivr" not in page and "vegaEmbed" in page
-    for plot_id in ("Training_curves", "Accuracy", "Confusion_matrix", "PGD_robustness_curve",
-                    "DDN_accuracy_under_an_L2_budget", "Feature_squeezing_ROC",
-                    "AutoAttack_robust_accuracy_after_each_attack"):
+    for plot_id in (
+        "Training_curves",
+        "Accuracy",
+        "Confusion_matrix",
+        "PGD_robustness_curve",
+        "DDN_accuracy_under_an_L2_budget",
+        "Feature_squeezing_ROC",
+        "AutoAttack_robust_accuracy_after_each_attack",
+    ):
         assert f"#{plot_id}" in page

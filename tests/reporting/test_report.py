@@ -46,7 +46,8 @@ def test_readme_results_section_is_the_reports():
     section = results_section((ROOT / "reports/robustness.md").read_text())
     assert splice_results(readme, section, figures_to=readme_figures(ProjectPaths())) == readme, (
         "README's results section differs from reports/robustness.md: run "
-        "`python -m modelrobustness report --readme README.md`")
+        "`python -m modelrobustness report --readme README.md`"
+    )
     for link in re.findall(r"\]\((reports/figures/[^)]+)\)", results_section(readme)):
         assert (ROOT / link).is_file(), link
 
@@ -61,38 +62,47 @@ def test_report_of_a_degenerate_run_says_not_measured(tmp_path):
     squeeze = metrics["squeeze_detect"]
     squeeze["detection_rate"]["ddn"] = squeeze["roc_auc"]["ddn"] = None
     squeeze["fixed_threshold"]["detection_rate"]["ddn"] = None
-    squeeze["adaptive"]["adaptive"].update(misclassified_rate=0.0, detection_rate=None,
-                                           undetected_success_rate=0.0)
+    squeeze["adaptive"]["adaptive"].update(
+        misclassified_rate=0.0, detection_rate=None, undetected_success_rate=0.0
+    )
     plots = tmp_path / "plots"
     shutil.copytree(ROOT / "plots", plots)
     (plots / "squeeze_detect" / "roc_ddn.csv").unlink()
     (plots / "attack_ddn_student" / "accuracy_vs_l2.csv").write_text("l2,accuracy\n0.0,0.9\n")
     stage = {name: metrics[name] for name in STAGE_METRICS}
-    lipschitz = {m: {"lipschitz_upper_bound": 10.0, "local_lipschitz": 1.0}
-                 for m in ATTACKED_MODELS}
+    lipschitz = {
+        m: {"lipschitz_upper_bound": 10.0, "local_lipschitz": 1.0} for m in ATTACKED_MODELS
+    }
     paths = ProjectPaths(tmp_path)
     class_names = (ROOT / "metrics/train_baseline_classes.csv").read_text().split()[1:]
     paths.prepared.mkdir(parents=True)
-    (paths.prepared / "classes.json").write_text(json.dumps(
-        [line.split(",")[0] for line in class_names]))
+    (paths.prepared / "classes.json").write_text(
+        json.dumps([line.split(",")[0] for line in class_names])
+    )
     data = report_data(paths)
     committed = json.loads((ROOT / "reports/summary.json").read_text())["robustness"]
-    combined = {m: {"samples": metrics[f"attack_pgd_{m}"]["samples"],
-                    **{k: committed[m][d][k] for k in ("worst_case", "checks",
-                                                        "gradient_masking")}}
-                for m, d, _ in CLASSIFIERS}
+    combined = {
+        m: {
+            "samples": metrics[f"attack_pgd_{m}"]["samples"],
+            **{k: committed[m][d][k] for k in ("worst_case", "checks", "gradient_masking")},
+        }
+        for m, d, _ in CLASSIFIERS
+    }
     summary = build_summary(stage, lipschitz, pgd_curves(data.pgd_curves), combined)
     metrics["evaluate"] = headline(summary)
     out = tmp_path / "metrics"
     out.mkdir()
     for name, values in metrics.items():
         (out / f"{name}.json").write_text(json.dumps(values))
-    write_report(summary, data, out_dir=paths.reports,
-                 extra_files={paths.summary.name: json.dumps(summary)})
+    write_report(
+        summary, data, out_dir=paths.reports, extra_files={paths.summary.name: json.dumps(summary)}
+    )
     report = (tmp_path / "reports" / "robustness.md").read_text()
     assert_report_matches_metrics(report, tmp_path)
-    rows = {(r["model"], r["defense"], r["attack"]): r
-            for r in table_with(markdown_tables(report), "fooled and undetected")}
+    rows = {
+        (r["model"], r["defense"], r["attack"]): r
+        for r in table_with(markdown_tables(report), "fooled and undetected")
+    }
     assert rows[("student", "distillation", "DDN")]["DDN median L2"] == "–"
     assert rows[("baseline", "feature squeezing", "DDN")]["detected"] == "–"
     assert rows[("baseline", "feature squeezing", "adaptive PGD (BPDA)")]["detected"] == "–"
@@ -122,17 +132,37 @@ def test_offline_template_is_configured_and_loads_nothing_from_the_network():
 def test_offline_template_renders_a_chart_in_headless_chromium(tmp_path):
     from dvc_render import VegaRenderer, render_html
 
-    points = [{"x": i, "y": i * i, "rev": "workspace", "filename": "a.csv", "field": "y"}
-              for i in range(5)]
-    renderer = VegaRenderer(points, "squares", template="linear", x="x", y="y",
-                            anchors_y_definitions=[{"filename": "a.csv", "field": "y"}],
-                            revs_with_datapoints=["workspace"])
+    points = [
+        {"x": i, "y": i * i, "rev": "workspace", "filename": "a.csv", "field": "y"}
+        for i in range(5)
+    ]
+    renderer = VegaRenderer(
+        points,
+        "squares",
+        template="linear",
+        x="x",
+        y="y",
+        anchors_y_definitions=[{"filename": "a.csv", "field": "y"}],
+        revs_with_datapoints=["workspace"],
+    )
     page = tmp_path / "index.html"
     render_html([renderer], page, html_template=str(TEMPLATE))
     dom = subprocess.run(
-        ["chromium", "--headless", "--no-sandbox", "--disable-gpu",
-         "--disable-background-networking", "--virtual-time-budget=5000", "--dump-dom",
-         page.as_uri()], capture_output=True, text=True, timeout=120, check=True).stdout
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
     assert 'role="graphics-document"' in dom  # vega-embed drew the chart
 
 

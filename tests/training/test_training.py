@@ -25,8 +25,17 @@ def _toy_data(n=96, seed=0):
 
 def _model():
     torch.manual_seed(0)
-    return build_model(ModelConfig(arch="vgg_small", num_classes=2, in_channels=1,
-                                   image_size=12, mean=[0.3], std=[0.3], width=4))
+    return build_model(
+        ModelConfig(
+            arch="vgg_small",
+            num_classes=2,
+            in_channels=1,
+            image_size=12,
+            mean=[0.3],
+            std=[0.3],
+            width=4,
+        )
+    )
 
 
 def _train(epochs=4, seed=1):
@@ -35,8 +44,16 @@ def _train(epochs=4, seed=1):
     model = _model()
     config = fit_config(epochs=epochs, batch_size=16, lr=0.05, crop_padding=1)
     history = []
-    result = fit(model, x, y, vx, vy, config=config, seed=seed,
-                 on_epoch_end=lambda epoch, stats: history.append(stats))
+    result = fit(
+        model,
+        x,
+        y,
+        vx,
+        vy,
+        config=config,
+        seed=seed,
+        on_epoch_end=lambda epoch, stats: history.append(stats),
+    )
     return model, result, history
 
 
@@ -74,8 +91,16 @@ def test_soft_targets_accepted():
     x, y = _toy_data()
     soft = F.one_hot(y, 2).float() * 0.9 + 0.05
     model = _model()
-    result = fit(model, x, soft, x, y, config=fit_config(epochs=2, batch_size=32, lr=0.05),
-                 seed=0, loss_fn=lambda logits, t: -(t * logits.log_softmax(1)).sum(1).mean())
+    result = fit(
+        model,
+        x,
+        soft,
+        x,
+        y,
+        config=fit_config(epochs=2, batch_size=32, lr=0.05),
+        seed=0,
+        loss_fn=lambda logits, t: -(t * logits.log_softmax(1)).sum(1).mean(),
+    )
     assert result.history[-1]["train_accuracy"] > 0.5
 
 
@@ -112,7 +137,7 @@ def _prepared(folder, n=48, size=8):
     rng = np.random.default_rng(0)
     for split in ("train", "val", "test"):
         y = np.arange(n) % 2
-        x = (rng.integers(0, 100, (n, 1, size, size)) + 150 * y[:, None, None, None])
+        x = rng.integers(0, 100, (n, 1, size, size)) + 150 * y[:, None, None, None]
         np.save(folder / f"{split}_x.npy", x.astype(np.uint8))
         np.save(folder / f"{split}_y.npy", y.astype(np.int64))
     (folder / "classes.json").write_text(json.dumps(["dark", "bright"]))
@@ -126,26 +151,41 @@ def test_fine_tuning_starts_from_the_given_classifier_and_leaves_it_untouched(tm
     prepared = _prepared(tmp_path)
     architecture = ArchitectureConfig(arch="vgg_small", width=4, pretrained="none")
     torch.manual_seed(0)
-    first = train_classifier(prepared, architecture=architecture, seed=0,
-                             fit_config=fit_config(epochs=2, batch_size=16, lr=0.05)).model
+    first = train_classifier(
+        prepared,
+        architecture=architecture,
+        seed=0,
+        fit_config=fit_config(epochs=2, batch_size=16, lr=0.05),
+    ).model
     before = {k: v.clone() for k, v in first.state_dict().items()}
     # a vanishing learning rate: the fine-tuned weights stay where they started
     torch.manual_seed(1)  # would change fresh weights, not a fine-tuned start
-    tuned = train_classifier(prepared, architecture=architecture, seed=0, initial=first,
-                             fit_config=fit_config(epochs=1, batch_size=16, lr=1e-9,
-                                                   weight_decay=0.0)).model
+    tuned = train_classifier(
+        prepared,
+        architecture=architecture,
+        seed=0,
+        initial=first,
+        fit_config=fit_config(epochs=1, batch_size=16, lr=1e-9, weight_decay=0.0),
+    ).model
     assert tuned is not first
     for key, value in first.state_dict().items():
         assert torch.equal(value, before[key]), key  # the start is a copy
         if value.is_floating_point() and "running" not in key:
             assert torch.allclose(tuned.state_dict()[key], value, atol=1e-6), key
     torch.manual_seed(1)
-    fresh = train_classifier(prepared, architecture=architecture, seed=0,
-                             fit_config=fit_config(epochs=1, batch_size=16, lr=1e-9,
-                                                   weight_decay=0.0)).model
+    fresh = train_classifier(
+        prepared,
+        architecture=architecture,
+        seed=0,
+        fit_config=fit_config(epochs=1, batch_size=16, lr=1e-9, weight_decay=0.0),
+    ).model
     weight = next(k for k in before if k.endswith("weight"))
     assert not torch.allclose(fresh.state_dict()[weight], before[weight], atol=1e-3)
     with pytest.raises(ValueError, match="cannot fine-tune"):
-        train_classifier(prepared, architecture=ArchitectureConfig(
-            arch="vgg_small", width=8, pretrained="none"), seed=0, initial=first,
-            fit_config=fit_config(epochs=1, batch_size=16, lr=0.05))
+        train_classifier(
+            prepared,
+            architecture=ArchitectureConfig(arch="vgg_small", width=8, pretrained="none"),
+            seed=0,
+            initial=first,
+            fit_config=fit_config(epochs=1, batch_size=16, lr=0.05),
+        )

@@ -25,9 +25,20 @@ from .losses import is_adversarial, margin
 DetectorScore = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def bpda_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, score: DetectorScore,
-             eps: float, steps: int, step_size: float, threshold: float, lam: float = 1.0,
-             kappa: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
+def bpda_pgd(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    score: DetectorScore,
+    eps: float,
+    steps: int,
+    step_size: float,
+    threshold: float,
+    lam: float = 1.0,
+    kappa: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """L-inf PGD against classifier and detector together.
 
     Maximises min(margin, kappa) - lam * score: once a sample is misclassified by ``kappa``
@@ -53,6 +64,13 @@ def bpda_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, score: Detec
     with eval_mode(model), torch.enable_grad():
         x_start = random_start(x, eps=eps, norm="linf", generator=generator)
         result, _ = working_set_ascent(
-            model, x, y, x_start, steps=steps, gain=gain, step=step,
-            success=lambda logits, labels: is_adversarial(logits, labels, targeted=False))
+            model,
+            x,
+            y,
+            x_start,
+            steps=steps,
+            gain=gain,
+            step=step,
+            success=lambda logits, labels: is_adversarial(logits, labels, targeted=False),
+        )
     return result

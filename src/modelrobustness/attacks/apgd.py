@@ -43,8 +43,9 @@ def checkpoints(steps: int) -> list[int]:
     return points
 
 
-def apgd_loss(logits: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor | None, *,
-              loss: str) -> torch.Tensor:
+def apgd_loss(
+    logits: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor | None, *, loss: str
+) -> torch.Tensor:
     """Per-sample objective to maximise: CE or DLR to the label (untargeted), or minus CE to
     the target / targeted DLR (Eq. 6) when ``targets`` are given."""
     if targets is None:
@@ -56,9 +57,15 @@ def apgd_loss(logits: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor 
     return targeted_dlr(logits, labels, targets)
 
 
-def _value_and_grad(model: nn.Module, x_adv: torch.Tensor, labels: torch.Tensor,
-                    targets: torch.Tensor | None, *, loss: str, need_grad: bool
-                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+def _value_and_grad(
+    model: nn.Module,
+    x_adv: torch.Tensor,
+    labels: torch.Tensor,
+    targets: torch.Tensor | None,
+    *,
+    loss: str,
+    need_grad: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """(per-sample loss, predictions, gradient of the loss or None) at ``x_adv``."""
     with torch.set_grad_enabled(need_grad):
         x_adv = x_adv.detach().requires_grad_(need_grad)
@@ -68,10 +75,20 @@ def _value_and_grad(model: nn.Module, x_adv: torch.Tensor, labels: torch.Tensor,
     return value.detach(), logits.detach().argmax(1), grad
 
 
-def _apgd_run(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
-              targets: torch.Tensor | None, *, eps: float, norm: str, steps: int, loss: str,
-              rho: float, early_stop: bool, generator: torch.Generator | None
-              ) -> tuple[torch.Tensor, torch.Tensor]:
+def _apgd_run(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    targets: torch.Tensor | None,
+    *,
+    eps: float,
+    norm: str,
+    steps: int,
+    loss: str,
+    rho: float,
+    early_stop: bool,
+    generator: torch.Generator | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One run of Algorithm 1 from a random point on the ball's boundary; (points, found).
 
     A sample's point is its last misclassified iterate, else the iterate of highest loss.
@@ -85,15 +102,21 @@ def _apgd_run(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     window_start = 0
     ids = torch.arange(n, device=x.device)
     x_cur = boundary_start(x, eps=eps, norm=norm, generator=generator)
-    f_cur, pred, grad = _value_and_grad(model, x_cur, y, targets, loss=loss,
-                                        need_grad=steps > 0)
+    f_cur, pred, grad = _value_and_grad(model, x_cur, y, targets, loss=loss, need_grad=steps > 0)
     s = {  # the working set's state, one row per sample
-        "x": x, "y": y, "x_cur": x_cur, "x_prev": x_cur, "grad": grad, "f_cur": f_cur,
-        "x_best": x_cur, "grad_best": grad, "f_best": f_cur,
+        "x": x,
+        "y": y,
+        "x_cur": x_cur,
+        "x_prev": x_cur,
+        "grad": grad,
+        "f_cur": f_cur,
+        "x_best": x_cur,
+        "grad_best": grad,
+        "f_best": f_cur,
         "eta": torch.full((n,), 2.0 * eps, dtype=x.dtype, device=x.device),
         "increases": torch.zeros(n, dtype=torch.long, device=x.device),
-        "f_best_at_review": f_cur, "reduced_at_review": torch.ones(n, dtype=torch.bool,
-                                                                   device=x.device),
+        "f_best_at_review": f_cur,
+        "reduced_at_review": torch.ones(n, dtype=torch.bool, device=x.device),
     }
     if targets is not None:
         s["targets"] = targets
@@ -111,12 +134,18 @@ def _apgd_run(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
         eta = per_sample(s["eta"], s["x"])
         z = ascent_step(s["x_cur"], s["grad"], s["x"], step_size=eta, eps=eps, norm=norm)
         if k > 0:
-            z = project(s["x_cur"] + MOMENTUM * (z - s["x_cur"])
-                        + (1 - MOMENTUM) * (s["x_cur"] - s["x_prev"]), s["x"], eps=eps,
-                        norm=norm)
+            z = project(
+                s["x_cur"]
+                + MOMENTUM * (z - s["x_cur"])
+                + (1 - MOMENTUM) * (s["x_cur"] - s["x_prev"]),
+                s["x"],
+                eps=eps,
+                norm=norm,
+            )
         s["x_prev"], s["x_cur"] = s["x_cur"], z
-        f_new, pred, s["grad"] = _value_and_grad(model, z, s["y"], s.get("targets"),
-                                                 loss=loss, need_grad=k + 1 < steps)
+        f_new, pred, s["grad"] = _value_and_grad(
+            model, z, s["y"], s.get("targets"), loss=loss, need_grad=k + 1 < steps
+        )
         s["increases"] = s["increases"] + (f_new > s["f_cur"]).long()
         s["f_cur"] = f_new
         better = f_new > s["f_best"]  # lines 8-9: keep the best point
@@ -147,8 +176,11 @@ def rank_targets(model: nn.Module, x: torch.Tensor, *, rank: int) -> torch.Tenso
     with torch.no_grad():
         logits = model(x)
     if not 2 <= rank <= logits.shape[1]:
-        raise InvalidValue("target_rank", rank, f"an integer in [2, {logits.shape[1]}] "
-                           "(the model has that many classes)")
+        raise InvalidValue(
+            "target_rank",
+            rank,
+            f"an integer in [2, {logits.shape[1]}] (the model has that many classes)",
+        )
     return logits.argsort(dim=1, descending=True)[:, rank - 1]
 
 
@@ -196,8 +228,12 @@ def apgd(
     if target_rank is not None:
         check_int("target_rank", target_rank, minimum=2)
     if targeted and target_rank is None:
-        raise InvalidValue("target_rank", None, "an integer >= 2 with targeted=True (the "
-                           "target is the class the model ranks k-th; 2 = the runner-up)")
+        raise InvalidValue(
+            "target_rank",
+            None,
+            "an integer >= 2 with targeted=True (the "
+            "target is the class the model ranks k-th; 2 = the runner-up)",
+        )
     if not targeted and target_rank is not None:
         raise InvalidValue("target_rank", target_rank, "None unless targeted=True")
     x, y = x.detach(), y.detach()
@@ -206,8 +242,12 @@ def apgd(
         classes = model(x[:1]).shape[1] if len(x) else 0
         needed = 4 if targeted and loss == "dlr" else 3 if loss == "dlr" else 2
         if len(x) and classes < needed:
-            raise InvalidValue("loss", loss, f"a loss the model's {classes} classes allow "
-                               f"({'targeted ' if targeted else ''}DLR needs {needed})")
+            raise InvalidValue(
+                "loss",
+                loss,
+                f"a loss the model's {classes} classes allow "
+                f"({'targeted ' if targeted else ''}DLR needs {needed})",
+            )
         targets = rank_targets(model, x, rank=target_rank) if targeted else None
         solved = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
         for _ in range(restarts):
@@ -215,9 +255,18 @@ def apgd(
             if todo.numel() == 0:
                 break
             points, found = _apgd_run(
-                model, x[todo], y[todo], None if targets is None else targets[todo],
-                eps=eps, norm=norm, steps=steps, loss=loss, rho=rho, early_stop=early_stop,
-                generator=generator)
+                model,
+                x[todo],
+                y[todo],
+                None if targets is None else targets[todo],
+                eps=eps,
+                norm=norm,
+                steps=steps,
+                loss=loss,
+                rho=rho,
+                early_stop=early_stop,
+                generator=generator,
+            )
             result[todo] = points
             solved[todo] = found
     return result

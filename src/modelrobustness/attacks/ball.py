@@ -41,8 +41,12 @@ def project(x_adv: torch.Tensor, x: torch.Tensor, *, eps: float, norm: str) -> t
     return (x + delta).clamp(0.0, 1.0)
 
 
-def random_draws(kind: str, x: torch.Tensor, generator: torch.Generator | None,
-                 shape: tuple[int, ...] | None = None) -> torch.Tensor:
+def random_draws(
+    kind: str,
+    x: torch.Tensor,
+    generator: torch.Generator | None,
+    shape: tuple[int, ...] | None = None,
+) -> torch.Tensor:
     """``uniform`` or ``normal`` random numbers shaped like ``x`` (or ``shape``) from
     ``generator`` (on its device), moved to ``x``'s device.
 
@@ -55,13 +59,15 @@ def random_draws(kind: str, x: torch.Tensor, generator: torch.Generator | None,
     else:
         n, size = shape[0], math.prod(shape[1:])
         padded = max(-(-size // 16) * 16, 16)
-        values = torch.randn((n, padded), generator=generator, device=device,
-                             dtype=x.dtype)[:, :size].reshape(shape)
+        values = torch.randn((n, padded), generator=generator, device=device, dtype=x.dtype)[
+            :, :size
+        ].reshape(shape)
     return values.to(x.device)
 
 
-def random_start(x: torch.Tensor, *, eps: float, norm: str,
-                 generator: torch.Generator | None) -> torch.Tensor:
+def random_start(
+    x: torch.Tensor, *, eps: float, norm: str, generator: torch.Generator | None
+) -> torch.Tensor:
     """A uniform random point of the eps-ball (Madry et al. Sec. 5), clamped to the box.
 
     L2: a Gaussian direction and a radius eps * u^(1/d), u uniform, drawn in one call per
@@ -79,8 +85,9 @@ def random_start(x: torch.Tensor, *, eps: float, norm: str,
     return (x + delta).clamp(0.0, 1.0)
 
 
-def boundary_start(x: torch.Tensor, *, eps: float, norm: str,
-                   generator: torch.Generator | None) -> torch.Tensor:
+def boundary_start(
+    x: torch.Tensor, *, eps: float, norm: str, generator: torch.Generator | None
+) -> torch.Tensor:
     """A random point on the boundary of the eps-ball, clamped to the box: the starting
     point of APGD (Croce & Hein 2020, Sec. 3; their code's ``x + eps * t / ||t||``).
 
@@ -103,8 +110,15 @@ def ascent_direction(grad: torch.Tensor, norm: str) -> torch.Tensor:
     return grad / flat_norm(grad).clamp_min(1e-12)
 
 
-def ascent_step(x_adv: torch.Tensor, grad: torch.Tensor, x: torch.Tensor, *,
-                step_size: float | torch.Tensor, eps: float, norm: str) -> torch.Tensor:
+def ascent_step(
+    x_adv: torch.Tensor,
+    grad: torch.Tensor,
+    x: torch.Tensor,
+    *,
+    step_size: float | torch.Tensor,
+    eps: float,
+    norm: str,
+) -> torch.Tensor:
     """One projected steepest-ascent step (Madry et al. 2018, Eq. 2):
     Proj_{B(x, eps) ∩ [0,1]^d}(x_adv + step_size * s(grad)); ``step_size`` a number or a
     per-sample tensor broadcastable to ``x``."""

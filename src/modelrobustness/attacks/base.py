@@ -25,20 +25,32 @@ def check_inputs(x: torch.Tensor, y: torch.Tensor) -> None:
     if x.ndim < 2:
         raise InvalidValue("x.shape", tuple(x.shape), "a batch N x ...")
     if x.numel() and (float(x.min()) < 0.0 or float(x.max()) > 1.0):
-        raise InvalidValue("x", f"a tensor with values in [{float(x.min()):.4g}, "
-                           f"{float(x.max()):.4g}]", "values in [0, 1] (normalization "
-                           "belongs inside the model)")
+        raise InvalidValue(
+            "x",
+            f"a tensor with values in [{float(x.min()):.4g}, {float(x.max()):.4g}]",
+            "values in [0, 1] (normalization belongs inside the model)",
+        )
     if not torch.is_tensor(y) or y.dtype != torch.long or y.shape != (x.shape[0],):
-        raise InvalidValue("y", f"{getattr(y, 'dtype', type(y))} "
-                           f"{tuple(getattr(y, 'shape', ()))}",
-                           f"an int64 tensor of shape ({x.shape[0]},)")
+        raise InvalidValue(
+            "y",
+            f"{getattr(y, 'dtype', type(y))} {tuple(getattr(y, 'shape', ()))}",
+            f"an int64 tensor of shape ({x.shape[0]},)",
+        )
     if y.device != x.device:
         raise InvalidValue("y.device", str(y.device), f"x's device {x.device}")
 
 
-def working_set_ascent(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
-                       x_start: torch.Tensor, *, steps: int, gain: GainFn, step: StepFn,
-                       success: SuccessFn) -> tuple[torch.Tensor, torch.Tensor]:
+def working_set_ascent(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    x_start: torch.Tensor,
+    *,
+    steps: int,
+    gain: GainFn,
+    step: StepFn,
+    success: SuccessFn,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Gradient ascent from ``x_start`` on a shrinking working set; (points, found).
 
     Each of ``steps`` iterations evaluates the current iterates, records every successful

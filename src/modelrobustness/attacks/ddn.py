@@ -24,8 +24,7 @@ def _view(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return t.view(-1, *([1] * (like.ndim - 1)))
 
 
-def cosine_step_size(step: int, steps: int, *, start: float = 1.0,
-                     end: float = 0.01) -> float:
+def cosine_step_size(step: int, steps: int, *, start: float = 1.0, end: float = 0.01) -> float:
     """Step size alpha_k annealed from ``start`` to ``end`` with a cosine (Sec. 4)."""
     return end + (start - end) * (1 + math.cos(math.pi * step / steps)) / 2
 

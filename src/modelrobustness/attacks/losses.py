@@ -26,8 +26,7 @@ def dlr(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return margin(logits, labels) / scale
 
 
-def targeted_dlr(logits: torch.Tensor, labels: torch.Tensor,
-                 targets: torch.Tensor) -> torch.Tensor:
+def targeted_dlr(logits: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Per-sample targeted DLR (Croce & Hein 2020, Eq. 6), to be maximised:
     ``-(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2)``; needs 4 classes."""
     ordered = logits.sort(dim=1, descending=True).values
@@ -37,8 +36,9 @@ def targeted_dlr(logits: torch.Tensor, labels: torch.Tensor,
     return (target_logit - label_logit) / scale
 
 
-def objective(logits: torch.Tensor, labels: torch.Tensor, *, loss: str,
-              targeted: bool) -> torch.Tensor:
+def objective(
+    logits: torch.Tensor, labels: torch.Tensor, *, loss: str, targeted: bool
+) -> torch.Tensor:
     """Per-sample quantity the attacker maximises.
 
     Untargeted: cross-entropy to the true label, or the margin of the best other class.
@@ -54,8 +54,7 @@ def objective(logits: torch.Tensor, labels: torch.Tensor, *, loss: str,
     raise ValueError(f"loss is {loss!r}; expected one of {', '.join(LOSSES)}")
 
 
-def is_adversarial(logits: torch.Tensor, labels: torch.Tensor, *,
-                   targeted: bool) -> torch.Tensor:
+def is_adversarial(logits: torch.Tensor, labels: torch.Tensor, *, targeted: bool) -> torch.Tensor:
     """Untargeted: prediction differs from the label. Targeted: prediction is the target."""
     predicted = logits.argmax(dim=1)
     return predicted == labels if targeted else predicted != labels

@@ -15,10 +15,21 @@ from .base import check_inputs, working_set_ascent
 from .losses import LOSSES, is_adversarial, objective
 
 
-def _pgd_run(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, norm: str,
-             steps: int, step_size: float, start: bool, loss: str, targeted: bool,
-             early_stop: bool, generator: torch.Generator | None
-             ) -> tuple[torch.Tensor, torch.Tensor]:
+def _pgd_run(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eps: float,
+    norm: str,
+    steps: int,
+    step_size: float,
+    start: bool,
+    loss: str,
+    targeted: bool,
+    early_stop: bool,
+    generator: torch.Generator | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One PGD run from one starting point; returns (points, found) per sample.
 
     A sample's point is its last misclassified iterate, else its final iterate. With
@@ -35,8 +46,15 @@ def _pgd_run(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, 
         return ascent_step(x_adv, grad, x_clean, step_size=step_size, eps=eps, norm=norm)
 
     return working_set_ascent(
-        model, x, y, x_start, steps=steps, gain=gain, step=step,
-        success=lambda logits, labels: is_adversarial(logits, labels, targeted=targeted))
+        model,
+        x,
+        y,
+        x_start,
+        steps=steps,
+        gain=gain,
+        step=step,
+        success=lambda logits, labels: is_adversarial(logits, labels, targeted=targeted),
+    )
 
 
 def pgd(
@@ -83,10 +101,20 @@ def pgd(
             todo = (~solved).nonzero().squeeze(1)
             if todo.numel() == 0:
                 break
-            points, found = _pgd_run(model, x[todo], y[todo], eps=eps, norm=norm,
-                                     steps=steps, step_size=step_size, start=random_start,
-                                     loss=loss, targeted=targeted, early_stop=early_stop,
-                                     generator=generator)
+            points, found = _pgd_run(
+                model,
+                x[todo],
+                y[todo],
+                eps=eps,
+                norm=norm,
+                steps=steps,
+                step_size=step_size,
+                start=random_start,
+                loss=loss,
+                targeted=targeted,
+                early_stop=early_stop,
+                generator=generator,
+            )
             result[todo] = points
             solved[todo] = found
     return result

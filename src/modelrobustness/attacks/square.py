@@ -45,8 +45,9 @@ def _window(u: torch.Tensor, side: int, extent: int) -> torch.Tensor:
     return (u * (extent - side + 1)).long().clamp(max=extent - side)
 
 
-def _mask(rows: torch.Tensor, cols: torch.Tensor, side: int, height: int,
-          width: int) -> torch.Tensor:
+def _mask(
+    rows: torch.Tensor, cols: torch.Tensor, side: int, height: int, width: int
+) -> torch.Tensor:
     """Per-sample masks (N x 1 x H x W) of the squares with top-left corners (rows, cols)."""
     r = torch.arange(height, device=rows.device)
     c = torch.arange(width, device=cols.device)
@@ -60,16 +61,18 @@ def _rectangles(rows: int, cols: int, device: torch.device) -> torch.Tensor:
     out = torch.zeros(rows, cols, device=device)
     r0, c0 = rows // 2, cols // 2
     for k in range(max(r0 + 1, c0 + 1)):
-        out[max(r0 - k, 0):min(r0 + k + 1, rows), max(c0 - k, 0):min(c0 + k + 1, cols)] += \
+        out[max(r0 - k, 0) : min(r0 + k + 1, rows), max(c0 - k, 0) : min(c0 + k + 1, cols)] += (
             1.0 / (k + 1) ** 2
+        )
     return out / out.norm().clamp_min(1e-12)
 
 
 def l2_square(side: int, device: torch.device) -> torch.Tensor:
     """The update's shape (Sec. 3.3): a positive and a negative half of concentric
     rectangles, unit L2 norm."""
-    pattern = torch.cat([_rectangles(side // 2, side, device),
-                         -_rectangles(side - side // 2, side, device)])
+    pattern = torch.cat(
+        [_rectangles(side // 2, side, device), -_rectangles(side - side // 2, side, device)]
+    )
     return pattern / pattern.norm().clamp_min(1e-12)
 
 
@@ -77,8 +80,9 @@ def _signs(u: torch.Tensor) -> torch.Tensor:
     return torch.where(u < 0.5, -1.0, 1.0).to(u.dtype)
 
 
-def _square_index(rows: torch.Tensor, cols: torch.Tensor, side: int
-                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _square_index(
+    rows: torch.Tensor, cols: torch.Tensor, side: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Advanced indices (batch, row, column) of the per-sample squares with top-left
     corners (rows, cols), for a channels-last N x H x W x C view."""
     offsets = torch.arange(side, device=rows.device)
@@ -91,8 +95,9 @@ def _gather(t: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, side: int) 
     return t.permute(0, 2, 3, 1)[_square_index(rows, cols, side)].permute(0, 3, 1, 2)
 
 
-def _scatter(t: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor,
-             values: torch.Tensor) -> torch.Tensor:
+def _scatter(
+    t: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor
+) -> torch.Tensor:
     """``t`` with the per-sample squares at (rows, cols) replaced by ``values``."""
     out = t.permute(0, 2, 3, 1).clone()
     out[_square_index(rows, cols, values.shape[-1])] = values.permute(0, 2, 3, 1)
@@ -112,12 +117,13 @@ def _l2_start(x: torch.Tensor, u: torch.Tensor, eps: float) -> torch.Tensor:
     for i in range(tiles_h):
         for j in range(tiles_w):
             r, q = top + i * side, left + j * side
-            delta[:, :, r:r + side, q:q + side] += shape * signs[:, i, j, :, None, None]
+            delta[:, :, r : r + side, q : q + side] += shape * signs[:, i, j, :, None, None]
     return (x + eps * delta / flat_norm(delta).clamp_min(1e-12)).clamp(0.0, 1.0)
 
 
-def _l2_candidate(x: torch.Tensor, x_best: torch.Tensor, u: torch.Tensor, *, eps: float,
-                  side: int) -> torch.Tensor:
+def _l2_candidate(
+    x: torch.Tensor, x_best: torch.Tensor, u: torch.Tensor, *, eps: float, side: int
+) -> torch.Tensor:
     """Algorithm 3, one step: a new update shape in a first square, on top of the old
     perturbation there (normalized), the mass of a second square moved into it, the whole
     perturbation rescaled to norm eps."""
@@ -131,23 +137,26 @@ def _l2_candidate(x: torch.Tensor, x_best: torch.Tensor, u: torch.Tensor, *, eps
     old_norm = old.flatten(2).norm(dim=2)[:, :, None, None]
     union = _mask(rows1, cols1, side, h, w) | _mask(rows2, cols2, side, h, w)
     moved = flat_norm(delta * union).squeeze()
-    budget = (eps ** 2 - flat_norm(delta).view(n) ** 2).clamp_min(0) / c
-    new = shape[:, None] * _signs(u[:, 5:5 + c])[:, :, None, None] \
-        + old / (old_norm + 1e-12)
-    new = new / (new.flatten(2).norm(dim=2)[:, :, None, None] + 1e-12) \
+    budget = (eps**2 - flat_norm(delta).view(n) ** 2).clamp_min(0) / c
+    new = shape[:, None] * _signs(u[:, 5 : 5 + c])[:, :, None, None] + old / (old_norm + 1e-12)
+    new = (
+        new
+        / (new.flatten(2).norm(dim=2)[:, :, None, None] + 1e-12)
         * (budget + moved.view(n) ** 2).sqrt()[:, None, None, None]
+    )
     delta = delta.masked_fill(_mask(rows2, cols2, side, h, w), 0.0)
     delta = _scatter(delta, rows1, cols1, new)
     return (x + eps * delta / flat_norm(delta).clamp_min(1e-12)).clamp(0.0, 1.0)
 
 
-def _linf_candidate(x: torch.Tensor, x_best: torch.Tensor, u: torch.Tensor, *, eps: float,
-                    side: int) -> torch.Tensor:
+def _linf_candidate(
+    x: torch.Tensor, x_best: torch.Tensor, u: torch.Tensor, *, eps: float, side: int
+) -> torch.Tensor:
     """Algorithm 2: one square of side ``side`` set to a vertex of the ball (+-eps per
     channel), the rest of the perturbation kept."""
     n, c, h, w = x.shape
     rows, cols = _window(u[:, 0], side, h), _window(u[:, 1], side, w)
-    vertex = (x + eps * _signs(u[:, 2:2 + c])[:, :, None, None]).clamp(0.0, 1.0)
+    vertex = (x + eps * _signs(u[:, 2 : 2 + c])[:, :, None, None]).clamp(0.0, 1.0)
     return torch.where(_mask(rows, cols, side, h, w), vertex, x_best)
 
 
@@ -186,8 +195,9 @@ def square(
     side0 = max(h // 5, 1)
     start_draws = (h // side0) * (w // side0) * c if norm == "l2" else c * w
     device = generator.device if generator is not None else x.device
-    u = torch.rand((n, start_draws + queries * per_step), generator=generator,
-                   device=device, dtype=x.dtype).to(x.device)
+    u = torch.rand(
+        (n, start_draws + queries * per_step), generator=generator, device=device, dtype=x.dtype
+    ).to(x.device)
     start_u, steps_u = u[:, :start_draws], u[:, start_draws:].view(n, queries, per_step)
     with eval_mode(model), torch.no_grad():
         if norm == "linf":
@@ -205,13 +215,13 @@ def square(
             p = p_schedule(i, queries=queries, p_init=p_init)
             if norm == "linf":
                 side = square_side(p, height=h, width=w)
-                candidate = _linf_candidate(x[ids], x_best[ids], steps_u[ids, i], eps=eps,
-                                            side=side)
+                candidate = _linf_candidate(
+                    x[ids], x_best[ids], steps_u[ids, i], eps=eps, side=side
+                )
             else:
                 side = square_side(p, height=h, width=w, minimum=3)
                 side = side + 1 if side % 2 == 0 and side < min(h, w) else side
-                candidate = _l2_candidate(x[ids], x_best[ids], steps_u[ids, i], eps=eps,
-                                          side=side)
+                candidate = _l2_candidate(x[ids], x_best[ids], steps_u[ids, i], eps=eps, side=side)
             logits = model(candidate)
             value = margin(logits, y[ids])
             fooled = logits.argmax(1) != y[ids]

@@ -39,18 +39,29 @@ def _global_options(*, defaults: bool) -> argparse.ArgumentParser:
     options = argparse.ArgumentParser(add_help=False)
     group = options.add_argument_group("global options (before or after the command)")
     unset = {} if defaults else {"default": argparse.SUPPRESS}
-    group.add_argument("--project", metavar="DIR", **({"default": "."} if defaults else unset),
-                       help="project folder with params.yaml, models/, metrics/ (default: .)")
-    group.add_argument("--device", metavar="DEVICE", **({"default": None} if defaults else unset),
-                       help="auto, cpu, cuda, cuda:N or mps (default: the project's `device` "
-                            "parameter)")
+    group.add_argument(
+        "--project",
+        metavar="DIR",
+        **({"default": "."} if defaults else unset),
+        help="project folder with params.yaml, models/, metrics/ (default: .)",
+    )
+    group.add_argument(
+        "--device",
+        metavar="DEVICE",
+        **({"default": None} if defaults else unset),
+        help="auto, cpu, cuda, cuda:N or mps (default: the project's `device` parameter)",
+    )
     return options
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="modelrobustness", description=DESCRIPTION,
-                                     epilog=EPILOG, parents=[_global_options(defaults=True)],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="modelrobustness",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        parents=[_global_options(defaults=True)],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parents = [_global_options(defaults=False)]
     for command in (predict, attack, report, check_params):

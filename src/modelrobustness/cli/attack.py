@@ -35,16 +35,18 @@ def check_output(out: str, image: str, *, force: bool) -> Path:
     existing file unless ``force``."""
     path = Path(out)
     if path.suffix.lower() != ".png":
-        raise CLIError(f"--out {out}: the adversarial image is written as PNG (lossless); "
-                       "give a .png path")
+        raise CLIError(
+            f"--out {out}: the adversarial image is written as PNG (lossless); give a .png path"
+        )
     if path.is_dir():
         raise CLIError(f"--out {out} is a folder; give the path of a .png file")
     if not path.parent.is_dir():
         raise CLIError(f"--out {out}: the folder {path.parent} does not exist")
     source = Path(image)
     if path.exists() and source.exists() and os.path.samefile(path, source):
-        raise CLIError(f"--out {out} is the input image; the input is never overwritten, "
-                       "give another path")
+        raise CLIError(
+            f"--out {out} is the input image; the input is never overwritten, give another path"
+        )
     if (path.exists() or path.is_symlink()) and not force:
         raise CLIError(f"--out {out} exists; pass --force to replace it")
     return path
@@ -54,8 +56,10 @@ def _check_options(args: argparse.Namespace) -> None:
     """What can be checked before anything loads."""
     check_output(args.out, args.image, force=args.force)
     if args.eps is not None and args.attack == "ddn":
-        raise CLIError("--eps applies to PGD only: DDN looks for the smallest perturbation "
-                       "itself (its settings are attack.ddn in params.yaml)")
+        raise CLIError(
+            "--eps applies to PGD only: DDN looks for the smallest perturbation "
+            "itself (its settings are attack.ddn in params.yaml)"
+        )
     if args.steps is not None and args.steps < 1:
         raise CLIError(f"--steps is {args.steps}; expected at least 1")
     if args.seed is not None:
@@ -65,8 +69,9 @@ def _check_options(args: argparse.Namespace) -> None:
             raise CLIError(str(exc)) from None
 
 
-def _attack_fn(args: argparse.Namespace, params: dict[str, Any], paths: ProjectPaths
-               ) -> tuple[Callable[..., torch.Tensor], str | None, float | None]:
+def _attack_fn(
+    args: argparse.Namespace, params: dict[str, Any], paths: ProjectPaths
+) -> tuple[Callable[..., torch.Tensor], str | None, float | None]:
     """The attack with its settings from params.yaml (``attack.pgd`` / ``attack.ddn``),
     options applied, and the norm and budget the written 8-bit image must respect (PGD) or
     None (DDN)."""
@@ -93,8 +98,9 @@ def _attack_fn(args: argparse.Namespace, params: dict[str, Any], paths: ProjectP
             asked, eps = eps, math.floor(eps * 255 + 1e-6) / 255
             if eps == 0:
                 source = "--eps" if args.eps is not None else f"{paths.params}: attack.pgd.eps"
-                raise CLIError(f"{source} is {asked:g}, below one grey level (1/255): "
-                               "nothing can change")
+                raise CLIError(
+                    f"{source} is {asked:g}, below one grey level (1/255): nothing can change"
+                )
         # the step size scales with eps, as on the pipeline's robustness curve; all steps
         # (no early stop): the result lies deeper inside the adversarial region, so rounding
         # it to 8 bits does not undo it
@@ -106,8 +112,11 @@ def _attack_fn(args: argparse.Namespace, params: dict[str, Any], paths: ProjectP
         attack = ddn
     if args.steps is not None:
         options["steps"] = args.steps
-    return functools.partial(attack, **options,
-                             generator=torch.Generator().manual_seed(run_seed)), norm, eps
+    return (
+        functools.partial(attack, **options, generator=torch.Generator().manual_seed(run_seed)),
+        norm,
+        eps,
+    )
 
 
 def cmd_attack(args: argparse.Namespace) -> int:
@@ -129,51 +138,68 @@ def cmd_attack(args: argparse.Namespace) -> int:
     before, before_conf = prediction(network, x)
     label = args.label or before
     if label not in names:
-        raise CLIError(f"--label {label!r} is not a class of this model; expected one of "
-                       f"{', '.join(names)}")
+        raise CLIError(
+            f"--label {label!r} is not a class of this model; expected one of {', '.join(names)}"
+        )
     x_adv = attack(network, x.to(device), torch.tensor([names.index(label)], device=device))
     x_adv = quantize_within(x_adv.cpu(), x, linf_budget=eps if norm == "linf" else None)
     out = check_output(args.out, args.image, force=args.force)  # again: the attack took time
     save_png(out, x_adv)
     after, after_conf = prediction(network, x_adv)
     delta = (x_adv - x).flatten()
-    print(f"{args.attack.upper()} on {args.model}, attacking the label {label!r}"
-          f"{' (the clean prediction)' if not args.label else ''}")
-    print(text_table(["", "class", "confidence"],
-                     [["before", before, f"{before_conf:.4f}"],
-                      ["after", after, f"{after_conf:.4f}"]]))
-    print(f"perturbation: L-inf {float(delta.abs().max()):.4f} "
-          f"({round(float(delta.abs().max()) * 255)} grey levels), "
-          f"L2 {float(delta.norm()):.4f} ([0, 1] pixel units, "
-          f"{x.shape[-1]}x{x.shape[-2]} image)")
+    print(
+        f"{args.attack.upper()} on {args.model}, attacking the label {label!r}"
+        f"{' (the clean prediction)' if not args.label else ''}"
+    )
+    print(
+        text_table(
+            ["", "class", "confidence"],
+            [["before", before, f"{before_conf:.4f}"], ["after", after, f"{after_conf:.4f}"]],
+        )
+    )
+    print(
+        f"perturbation: L-inf {float(delta.abs().max()):.4f} "
+        f"({round(float(delta.abs().max()) * 255)} grey levels), "
+        f"L2 {float(delta.norm()):.4f} ([0, 1] pixel units, "
+        f"{x.shape[-1]}x{x.shape[-2]} image)"
+    )
     if before != label:
         verdict = f"already misclassified before the attack (true class {label!r})"
     else:
         verdict = "fooled" if after != label else "not fooled: the prediction did not change"
-    print(f"{verdict}; wrote {args.out} "
-          f"(the {x.shape[-1]}x{x.shape[-2]} image the model sees, 8-bit)")
+    print(
+        f"{verdict}; wrote {args.out} (the {x.shape[-1]}x{x.shape[-2]} image the model sees, 8-bit)"
+    )
     return 0
 
 
-def add_parser(sub: argparse._SubParsersAction, parents: Sequence[argparse.ArgumentParser]
-               ) -> None:
+def add_parser(sub: argparse._SubParsersAction, parents: Sequence[argparse.ArgumentParser]) -> None:
     attack = sub.add_parser(
-        "attack", parents=list(parents), help="write an adversarial version of an image",
+        "attack",
+        parents=list(parents),
+        help="write an adversarial version of an image",
         description="Attack one image with PGD (margin loss, settings from params.yaml "
-                    "attack.pgd) or DDN (attack.ddn); print the predictions before and after "
-                    "and the perturbation's norms. The output is the model-sized 8-bit "
-                    "image; PGD's result is rounded without leaving the eps-ball.")
+        "attack.pgd) or DDN (attack.ddn); print the predictions before and after "
+        "and the perturbation's norms. The output is the model-sized 8-bit "
+        "image; PGD's result is rounded without leaving the eps-ball.",
+    )
     attack.add_argument("image", metavar="IMAGE")
     attack.add_argument("--attack", required=True, choices=["pgd", "ddn"])
     attack.add_argument("--out", required=True, metavar="PNG", help="where to write the image")
-    attack.add_argument("--model", default="baseline",
-                        help="baseline (default), teacher, student, adversarial or a "
-                        "checkpoint path")
+    attack.add_argument(
+        "--model",
+        default="baseline",
+        help="baseline (default), teacher, student, adversarial or a checkpoint path",
+    )
     attack.add_argument("--label", help="true class (default: the model's clean prediction)")
-    attack.add_argument("--eps", type=float,
-                        help="PGD budget in [0, 1] pixel units (default: attack.pgd.eps)")
+    attack.add_argument(
+        "--eps", type=float, help="PGD budget in [0, 1] pixel units (default: attack.pgd.eps)"
+    )
     attack.add_argument("--steps", type=int, help="iterations (default: from params.yaml)")
     attack.add_argument("--seed", type=int, help="random start seed (default: seed)")
-    attack.add_argument("--force", action="store_true",
-                        help="replace --out if it exists (the input image is never replaced)")
+    attack.add_argument(
+        "--force",
+        action="store_true",
+        help="replace --out if it exists (the input image is never replaced)",
+    )
     attack.set_defaults(run=cmd_attack)

@@ -19,8 +19,9 @@ def cmd_check_params(args: argparse.Namespace) -> int:
     root = Path(args.project)
     path = Path(args.file) if args.file else ProjectPaths(root).params
     if not path.is_file():
-        raise CLIError(f"{path} not found: run in the project folder, pass --project DIR or "
-                       "the file")
+        raise CLIError(
+            f"{path} not found: run in the project folder, pass --project DIR or the file"
+        )
     errors = check_params(load_params(path), root=root)
     if errors:
         print(f"{path}: {len(errors)} problem(s); no stage would run with these values:")
@@ -30,14 +31,19 @@ def cmd_check_params(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: argparse._SubParsersAction, parents: Sequence[argparse.ArgumentParser]
-               ) -> None:
+def add_parser(sub: argparse._SubParsersAction, parents: Sequence[argparse.ArgumentParser]) -> None:
     check = sub.add_parser(
-        "check-params", parents=list(parents),
+        "check-params",
+        parents=list(parents),
         help="check every parameter of params.yaml at once",
         description="Check every key of params.yaml (or FILE) against the pipeline's schema: "
-                    "types, ranges, allowed values, unknown and missing keys, the rules "
-                    "across keys and the device. Prints every problem; exit status 1 if any.")
-    check.add_argument("file", nargs="?", metavar="FILE",
-                       help="the params file (default: params.yaml of the project)")
+        "types, ranges, allowed values, unknown and missing keys, the rules "
+        "across keys and the device. Prints every problem; exit status 1 if any.",
+    )
+    check.add_argument(
+        "file",
+        nargs="?",
+        metavar="FILE",
+        help="the params file (default: params.yaml of the project)",
+    )
     check.set_defaults(run=cmd_check_params)

@@ -13,8 +13,9 @@ from PIL import Image
 from ..utils.io import atomic_write_bytes
 
 
-def quantize_within(x_adv: torch.Tensor, x: torch.Tensor, *, linf_budget: float | None
-                    ) -> torch.Tensor:
+def quantize_within(
+    x_adv: torch.Tensor, x: torch.Tensor, *, linf_budget: float | None
+) -> torch.Tensor:
     """``x_adv`` on the 8-bit grid of ``x`` (which is on it already), in [0, 1].
 
     With ``linf_budget``: rounded to the nearest grey level, then clamped into the L-inf

@@ -31,8 +31,7 @@ class CLIError(UserError):
 
 def project_params(paths: ProjectPaths) -> dict[str, Any]:
     if not paths.params.is_file():
-        raise CLIError(f"{paths.params} not found: run in the project folder or pass "
-                       "--project DIR")
+        raise CLIError(f"{paths.params} not found: run in the project folder or pass --project DIR")
     return load_params(paths.params)
 
 
@@ -59,11 +58,15 @@ def model_path(paths: ProjectPaths, spec: str) -> Path:
     path = paths.model(spec) if spec in MODEL_ROLES else Path(spec)
     if not path.is_file():
         if spec in MODEL_ROLES:
-            raise CLIError(f"model checkpoint {path} not found: run `dvc repro` first to "
-                           "train the models (or pass --model PATH)")
-        raise CLIError(f"--model is {spec!r}; expected one of {', '.join(MODEL_ROLES)} or the "
-                       f"path of a checkpoint ({path} "
-                       f"{'is a folder' if path.is_dir() else 'does not exist'})")
+            raise CLIError(
+                f"model checkpoint {path} not found: run `dvc repro` first to "
+                "train the models (or pass --model PATH)"
+            )
+        raise CLIError(
+            f"--model is {spec!r}; expected one of {', '.join(MODEL_ROLES)} or the "
+            f"path of a checkpoint ({path} "
+            f"{'is a folder' if path.is_dir() else 'does not exist'})"
+        )
     return path
 
 
@@ -89,8 +92,9 @@ def load_classifier(paths: ProjectPaths, spec: str, device: torch.device) -> Loa
     except NotACheckpoint as exc:
         raise CLIError(str(exc)) from None
     domain = extra.get("domain")
-    return LoadedModel(network=network, path=path, name=spec,
-                       domain=domain if isinstance(domain, dict) else None)
+    return LoadedModel(
+        network=network, path=path, name=spec, domain=domain if isinstance(domain, dict) else None
+    )
 
 
 def image_limits(paths: ProjectPaths, params: dict[str, Any]) -> dict[str, Any]:
@@ -102,14 +106,18 @@ def image_limits(paths: ProjectPaths, params: dict[str, Any]) -> dict[str, Any]:
     from ..pipeline.split import DATA_KEYS as SPLIT_DATA_KEYS
 
     try:
-        return {"max_pixels": max_pixels(params), "max_bytes": images.MAX_FILE_BYTES,
-                "aspect": checked(params, "data.aspect", SPLIT_DATA_KEYS["aspect"])}
+        return {
+            "max_pixels": max_pixels(params),
+            "max_bytes": images.MAX_FILE_BYTES,
+            "aspect": checked(params, "data.aspect", SPLIT_DATA_KEYS["aspect"]),
+        }
     except ParamsError as exc:
         raise CLIError(f"{paths.params}: {exc}") from None
 
 
-def read_user_image(path: str | Path, model: LoadedModel, limits: dict[str, Any]
-                    ) -> tuple[torch.Tensor, SourceFacts]:
+def read_user_image(
+    path: str | Path, model: LoadedModel, limits: dict[str, Any]
+) -> tuple[torch.Tensor, SourceFacts]:
     """``path`` decoded, converted and resized as the split stage prepares the data, for
     ``model``'s input (its size and channels), within the pipeline's limits; and the facts
     of the source image."""
@@ -136,20 +144,29 @@ def calibrated_detector(paths: ProjectPaths, model: LoadedModel) -> DetectorChoi
 
     record_path = paths.metrics("squeeze_detect")
     if not record_path.is_file():
-        return DetectorChoice(None, f"detector skipped: {record_path} not found (run `dvc "
-                                    "repro squeeze_detect` to calibrate it)")
+        return DetectorChoice(
+            None,
+            f"detector skipped: {record_path} not found (run `dvc "
+            "repro squeeze_detect` to calibrate it)",
+        )
     try:
         record = read_metrics(paths, "squeeze_detect")
         squeezers, threshold = list(record["selected_squeezers"]), float(record["threshold"])
         calibrated_on, role = str(record["model_sha256"]), str(record["model"])
         detector = SqueezeDetector(model.network, squeezers, threshold=threshold)
     except (ValueError, KeyError, TypeError):  # InvalidValue too: a ValueError
-        return DetectorChoice(None, f"detector skipped: {record_path} is not a record of the "
-                                    "current squeeze_detect stage (rerun `dvc repro`)")
+        return DetectorChoice(
+            None,
+            f"detector skipped: {record_path} is not a record of the "
+            "current squeeze_detect stage (rerun `dvc repro`)",
+        )
     if file_sha256(model.path) != calibrated_on:
-        return DetectorChoice(None, f"detector skipped: it was calibrated on "
-                                    f"{paths.model(role)} (sha256 {calibrated_on[:12]}...), "
-                                    f"not on {model.path}")
+        return DetectorChoice(
+            None,
+            f"detector skipped: it was calibrated on "
+            f"{paths.model(role)} (sha256 {calibrated_on[:12]}...), "
+            f"not on {model.path}",
+        )
     return DetectorChoice(detector, None)
 
 
@@ -171,5 +188,7 @@ def prediction(model: Classifier, x: torch.Tensor) -> tuple[str, float]:
 def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """Columns padded to their widest cell."""
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True))
-                     .rstrip() for r in [header, *rows])
+    return "\n".join(
+        "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+        for r in [header, *rows]
+    )

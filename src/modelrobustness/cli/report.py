@@ -26,8 +26,9 @@ def read_summary(paths: ProjectPaths) -> dict:
     try:
         return json.loads(paths.summary.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise CLIError(f"{paths.summary} is not valid JSON ({exc}): rerun `dvc repro "
-                       "evaluate`") from None
+        raise CLIError(
+            f"{paths.summary} is not valid JSON ({exc}): rerun `dvc repro evaluate`"
+        ) from None
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -40,14 +41,19 @@ def cmd_report(args: argparse.Namespace) -> int:
         readme = Path(args.readme).resolve()  # a symbolic link's target is updated
         text = readme.read_text(encoding="utf-8")
         try:
-            updated = splice_results(text, results_section(report.read_text(encoding="utf-8")),
-                                     figures_to=readme_figures(paths))
+            updated = splice_results(
+                text,
+                results_section(report.read_text(encoding="utf-8")),
+                figures_to=readme_figures(paths),
+            )
         except ValueError as exc:
             raise CLIError(f"{readme}: {exc}") from None
         if updated != text:
             atomic_write_text(readme, updated)
-        print(f"{readme}: results section {'updated' if updated != text else 'unchanged'} "
-              f"from {report}")
+        print(
+            f"{readme}: results section {'updated' if updated != text else 'unchanged'} "
+            f"from {report}"
+        )
         return 0
     print(summary_table(summary))
     print()
@@ -61,13 +67,18 @@ def readme_figures(paths: ProjectPaths) -> str:
     return (paths.reports / FIGURES).relative_to(paths.root).as_posix()
 
 
-def add_parser(sub: argparse._SubParsersAction, parents: Sequence[argparse.ArgumentParser]
-               ) -> None:
+def add_parser(sub: argparse._SubParsersAction, parents: Sequence[argparse.ArgumentParser]) -> None:
     report = sub.add_parser(
-        "report", parents=list(parents), help="print the summary table (reports/summary.json)",
+        "report",
+        parents=list(parents),
+        help="print the summary table (reports/summary.json)",
         description="Print the model x attack x defense table and the robustness curves; "
-                    "with --readme, copy the report's results section into a README.")
-    report.add_argument("--readme", metavar="FILE",
-                        help="replace the results section of FILE (between its results "
-                             "markers) with the one of reports/robustness.md")
+        "with --readme, copy the report's results section into a README.",
+    )
+    report.add_argument(
+        "--readme",
+        metavar="FILE",
+        help="replace the results section of FILE (between its results "
+        "markers) with the one of reports/robustness.md",
+    )
     report.set_defaults(run=cmd_report)

@@ -53,22 +53,26 @@ def domain_profile(x: np.ndarray, sources: Sequence[SourceFacts]) -> dict[str, A
 
 
 def _size_text(low: Sequence[int], high: Sequence[int]) -> str:
-    return f"{low[0]}x{low[1]}" if list(low) == list(high) else \
-        f"{low[0]}x{low[1]} to {high[0]}x{high[1]}"
+    return (
+        f"{low[0]}x{low[1]}"
+        if list(low) == list(high)
+        else f"{low[0]}x{low[1]} to {high[0]}x{high[1]}"
+    )
 
 
-def domain_warnings(profile: Mapping[str, Any], source: SourceFacts, x: np.ndarray
-                    ) -> list[str]:
+def domain_warnings(profile: Mapping[str, Any], source: SourceFacts, x: np.ndarray) -> list[str]:
     """Why one image (``source`` its facts, ``x`` what the model sees: C x H x W in [0, 1])
     lies outside the training data of ``profile``; empty when nothing stands out."""
     warnings = []
     widths, heights = profile["source_width"], profile["source_height"]
     side, low_side = max(source.width, source.height), min(source.width, source.height)
-    if side > SIZE_FACTOR * max(widths[1], heights[1]) or \
-            low_side * SIZE_FACTOR < min(widths[0], heights[0]):
+    if side > SIZE_FACTOR * max(widths[1], heights[1]) or low_side * SIZE_FACTOR < min(
+        widths[0], heights[0]
+    ):
         trained = _size_text((widths[0], heights[0]), (widths[1], heights[1]))
-        warnings.append(f"a {source.width}x{source.height} image (the model was trained on "
-                        f"{trained} images)")
+        warnings.append(
+            f"a {source.width}x{source.height} image (the model was trained on {trained} images)"
+        )
     share = profile["color_share"]
     if source.color and share < COLOR_SHARE:
         warnings.append("a colour image (the model was trained on grayscale images)")
@@ -78,6 +82,5 @@ def domain_warnings(profile: Mapping[str, Any], source: SourceFacts, x: np.ndarr
     for name, value in (("brightness", pixels.mean()), ("contrast", pixels.std())):
         low, high = profile[name]
         if not low - MARGIN <= value <= high + MARGIN:
-            warnings.append(f"{name} {value:.2f} (the training images: {low:.2f} to "
-                            f"{high:.2f})")
+            warnings.append(f"{name} {value:.2f} (the training images: {low:.2f} to {high:.2f})")
     return warnings

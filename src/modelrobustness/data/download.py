@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..utils.checks import check_choice
-from ..utils.io import atomic_directory, atomic_write_text
+from ..utils.io import atomic_directory, atomic_write_text, csv_text
 from .images import DEFAULT_MAX_PIXELS
 from .sources.animal_mnist import CLASSES as ANIMAL_MNIST_CLASSES
 from .sources.animal_mnist import download_animal_mnist
@@ -49,8 +47,4 @@ def download(
 
 def write_skipped_csv(report: DownloadReport, path: str | Path) -> None:
     """List every skipped file with its reason (columns: path, reason, detail)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["path", "reason", "detail"])
-    writer.writerows(sorted(report.skipped))
-    atomic_write_text(path, buffer.getvalue())
+    atomic_write_text(path, csv_text([("path", "reason", "detail"), *sorted(report.skipped)]))

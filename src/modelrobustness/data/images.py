@@ -50,17 +50,20 @@ class ImageRejected(ValueError):
 def _to_8bit(image: Image.Image) -> Image.Image:
     """Convert any Pillow mode to 8-bit ``L`` or ``RGB``.
 
-    16-bit grayscale is scaled (v * 255 / 65535) instead of clipped; transparent images are
-    composited onto white; CMYK, YCbCr, LAB and palette images go through Pillow's converters.
+    16-bit grayscale is scaled (v * 255 / 65535) instead of clipped, whatever its values (a dark
+    image stays dark); 32-bit integers beyond 16 bits and floats are scaled by their peak;
+    transparent images are composited onto white; CMYK, YCbCr, LAB and palette images go
+    through Pillow's converters.
     """
     mode = image.mode
     if mode in ("L", "RGB"):
         return image
     if mode in _SIXTEEN_BIT_MODES or mode == "F":
         values = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if mode != "F" else max(float(values.max()), 1.0)
-        if mode == "I" and values.max() <= 255:
-            top = 255.0  # 32-bit container holding 8-bit values
+        peak = float(values.max())
+        # Pillow opens 16-bit PNG as I;16 and 16-bit PGM as I (on older Pillow, PNG too):
+        # the same pixels must give the same grey levels
+        top = 65535.0 if mode != "F" and peak <= 65535 else max(peak, 1.0)
         scaled = np.clip(np.rint(values * (255.0 / top)), 0, 255).astype(np.uint8)
         return Image.fromarray(scaled)
     if mode == "1":
@@ -115,8 +118,10 @@ def decode_image(
             if draft_size is not None and image.format == "JPEG":
                 scale = min(width, height) / draft_size
                 if scale >= 2:
-                    image.draft("RGB" if image.mode != "L" else "L",
-                                (int(width / scale) + 1, int(height / scale) + 1))
+                    image.draft(
+                        "RGB" if image.mode != "L" else "L",
+                        (int(width / scale) + 1, int(height / scale) + 1),
+                    )
             image.load()
             loaded = image.size
             image = ImageOps.exif_transpose(image)
@@ -193,17 +198,24 @@ def read_limited(path: str | os.PathLike, max_bytes: int) -> bytes:
 
 def too_large(size: int, max_bytes: int) -> ImageRejected:
     """A file refused for its size before it is decoded (counted as a decompression bomb)."""
-    return ImageRejected("decompression_bomb",
-                         f"file of {size:,} bytes exceeds the {max_bytes:,}-byte limit")
+    return ImageRejected(
+        "decompression_bomb", f"file of {size:,} bytes exceeds the {max_bytes:,}-byte limit"
+    )
 
 
 class UnreadableImage(UserError, ValueError):
     """A user image that cannot be read or decoded; the message names the file."""
 
 
-def read_image(path: str | os.PathLike, *, size: int, channels: int, aspect: str = "crop",
-               max_pixels: int = DEFAULT_MAX_PIXELS, max_bytes: int = MAX_FILE_BYTES
-               ) -> tuple[torch.Tensor, SourceFacts]:
+def read_image(
+    path: str | os.PathLike,
+    *,
+    size: int,
+    channels: int,
+    aspect: str = "crop",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int = MAX_FILE_BYTES,
+) -> tuple[torch.Tensor, SourceFacts]:
     """``path`` as a float 1 x C x size x size tensor in [0, 1], decoded and resized exactly
     as the ``split`` stage prepares the data (safe decoder, EXIF orientation, bicubic), and
     the facts of the source. Files above ``max_bytes`` are refused before reading, images
@@ -214,22 +226,20 @@ def read_image(path: str | os.PathLike, *, size: int, channels: int, aspect: str
             raise UnreadableImage(f"{path} is a folder, not an image file")
         data = read_limited(path, max_bytes)
     except ImageRejected as exc:
-        raise UnreadableImage(f"{path} is not a usable image ({exc.reason}: "
-                              f"{exc.detail})") from exc
+        raise UnreadableImage(f"{path} is not a usable image ({exc.reason}: {exc.detail})") from exc
     except OSError as exc:
         raise UnreadableImage(f"cannot read {path}: {exc.strerror or exc}") from exc
     try:
         image = decode_image(data, max_pixels=max_pixels, draft_size=size)
     except ImageRejected as exc:
-        raise UnreadableImage(f"{path} is not a usable image ({exc.reason}: "
-                              f"{exc.detail})") from exc
+        raise UnreadableImage(f"{path} is not a usable image ({exc.reason}: {exc.detail})") from exc
     facts = source_facts(image)
-    array = fit_image(image, size=size, color="rgb" if channels == 3 else "gray",
-                      aspect=aspect)
+    array = fit_image(image, size=size, color="rgb" if channels == 3 else "gray", aspect=aspect)
     return torch.tensor(array, dtype=torch.float32).div(255.0).unsqueeze(0), facts
 
 
-def load_image(path: str | os.PathLike, *, size: int, channels: int,
-               aspect: str = "crop") -> torch.Tensor:
+def load_image(
+    path: str | os.PathLike, *, size: int, channels: int, aspect: str = "crop"
+) -> torch.Tensor:
     """:func:`read_image`'s tensor alone."""
     return read_image(path, size=size, channels=channels, aspect=aspect)[0]

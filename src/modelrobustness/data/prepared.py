@@ -34,8 +34,37 @@ class SourceFacts:
     color: bool
 
 
-INDEX_COLUMNS: tuple[str, ...] = ("split", "row", "path", "class", "label", "sha256", "width",
-                                  "height", "color")
+INDEX_COLUMNS: tuple[str, ...] = (
+    "split",
+    "row",
+    "path",
+    "class",
+    "label",
+    "sha256",
+    "width",
+    "height",
+    "color",
+)
+
+
+def _load_array(path: Path, mmap_mode: str | None = None) -> np.ndarray:
+    """``np.load`` without pickles; a truncated or foreign file says what to do."""
+    try:
+        return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
+    except (ValueError, EOFError, OSError) as exc:
+        raise PreparedDataError(
+            f"{path} is truncated or not a numpy array ({exc}): restore it "
+            "with `dvc checkout data/prepared` or rerun `dvc repro split`"
+        ) from None
+
+
+def array_shape(prepared_dir: str | Path, split: str) -> tuple[int, ...]:
+    """The shape of ``split``'s image array (N x C x H x W), read from its header only."""
+    check_choice("split", split, SPLITS)
+    path = Path(prepared_dir) / f"{split}_x.npy"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run `dvc repro split` first")
+    return tuple(_load_array(path, mmap_mode="r").shape)
 
 
 def load_split_uint8(prepared_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -45,11 +74,12 @@ def load_split_uint8(prepared_dir: str | Path, split: str) -> tuple[np.ndarray, 
     x_path, y_path = prepared_dir / f"{split}_x.npy", prepared_dir / f"{split}_y.npy"
     if not x_path.is_file() or not y_path.is_file():
         raise FileNotFoundError(f"{x_path} not found: run `dvc repro split` first")
-    x = np.load(x_path, allow_pickle=False)
-    y = np.load(y_path, allow_pickle=False)
+    x, y = _load_array(x_path), _load_array(y_path)
     if x.dtype != np.uint8 or x.ndim != 4 or y.shape != (x.shape[0],):
-        raise PreparedDataError(f"{prepared_dir}: malformed {split} arrays {x.shape} / "
-                                f"{y.shape}: rerun `dvc repro split`")
+        raise PreparedDataError(
+            f"{prepared_dir}: malformed {split} arrays {x.shape} / "
+            f"{y.shape}: rerun `dvc repro split`"
+        )
     return x, y
 
 
@@ -77,9 +107,13 @@ def load_sources(prepared_dir: str | Path, split: str) -> list[SourceFacts]:
         reader = csv.DictReader(handle)
         missing = set(INDEX_COLUMNS) - set(reader.fieldnames or ())
         if missing:
-            raise PreparedDataError(f"{path} has no column {', '.join(sorted(missing))} (an "
-                                    "older format): rerun `dvc repro split`")
+            raise PreparedDataError(
+                f"{path} has no column {', '.join(sorted(missing))} (an "
+                "older format): rerun `dvc repro split`"
+            )
         rows = [r for r in reader if r["split"] == split]
     rows.sort(key=lambda r: int(r["row"]))
-    return [SourceFacts(width=int(r["width"]), height=int(r["height"]),
-                        color=r["color"] == "True") for r in rows]
+    return [
+        SourceFacts(width=int(r["width"]), height=int(r["height"]), color=r["color"] == "True")
+        for r in rows
+    ]

@@ -24,16 +24,18 @@ def _check_temperature(temperature: float) -> float:
     return check_positive("temperature", temperature)
 
 
-def temperature_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, *,
-                              temperature: float, rescale: bool = True) -> torch.Tensor:
+def temperature_cross_entropy(
+    logits: torch.Tensor, labels: torch.Tensor, *, temperature: float, rescale: bool = True
+) -> torch.Tensor:
     """Teacher loss: cross-entropy of softmax(logits / T) against hard labels (Sec. 4.1),
     times T^2 when ``rescale``."""
     t = _check_temperature(temperature)
     return F.cross_entropy(logits / t, labels) * (t * t if rescale else 1.0)
 
 
-def soft_cross_entropy(logits: torch.Tensor, soft_targets: torch.Tensor, *,
-                       temperature: float, rescale: bool = True) -> torch.Tensor:
+def soft_cross_entropy(
+    logits: torch.Tensor, soft_targets: torch.Tensor, *, temperature: float, rescale: bool = True
+) -> torch.Tensor:
     """Student loss: cross-entropy of softmax(logits / T) against the teacher's soft labels,
     -sum_k t_k log softmax(z / T)_k averaged over the batch (Sec. 4.1, step 3), times T^2
     when ``rescale``."""
@@ -42,8 +44,14 @@ def soft_cross_entropy(logits: torch.Tensor, soft_targets: torch.Tensor, *,
     return -(soft_targets * log_probs).sum(dim=1).mean() * (t * t if rescale else 1.0)
 
 
-def soft_labels(teacher: nn.Module, x: torch.Tensor, *, temperature: float,
-                batch_size: int = 1000, device: torch.device | str = "cpu") -> torch.Tensor:
+def soft_labels(
+    teacher: nn.Module,
+    x: torch.Tensor,
+    *,
+    temperature: float,
+    batch_size: int = 1000,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
     """softmax(teacher logits / T) for every image: rows sum to 1 (Sec. 4.1, step 2)."""
     logits = predict_logits(teacher, x, batch_size=batch_size, device=device)
     return F.softmax(logits.double() / _check_temperature(temperature), dim=1).float()

@@ -50,8 +50,9 @@ def resample(x: torch.Tensor, *, factor: int) -> torch.Tensor:
     """Down-sample by ``factor`` and back up, both bilinear: keeps the shape, drops detail."""
     check_int("factor", factor, minimum=2)
     h, w = x.shape[-2:]
-    small = F.interpolate(x, size=(max(1, h // factor), max(1, w // factor)), mode="bilinear",
-                          align_corners=False)
+    small = F.interpolate(
+        x, size=(max(1, h // factor), max(1, w // factor)), mode="bilinear", align_corners=False
+    )
     return F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
 
 
@@ -79,7 +80,8 @@ SQUEEZER_ARGUMENTS: dict[str, Integer] = {
     "resample": Integer(minimum=2, maximum=64),
 }
 SQUEEZER_SPECS = "one of " + ", ".join(
-    f"{name}:<{rule.minimum}..{rule.maximum}>" for name, rule in SQUEEZER_ARGUMENTS.items())
+    f"{name}:<{rule.minimum}..{rule.maximum}>" for name, rule in SQUEEZER_ARGUMENTS.items()
+)
 
 
 def parse_squeezer(spec: str) -> Squeezer:
@@ -100,22 +102,30 @@ def _straight_through(squeezer: Squeezer, x: torch.Tensor) -> torch.Tensor:
     return x + (squeezer(x) - x).detach()
 
 
-def straight_through_score(model: nn.Module, squeezers: Sequence[Squeezer], x: torch.Tensor,
-                           logits: torch.Tensor) -> torch.Tensor:
+def straight_through_score(
+    model: nn.Module, squeezers: Sequence[Squeezer], x: torch.Tensor, logits: torch.Tensor
+) -> torch.Tensor:
     """The detector score (Sec. 4) made differentiable for an adaptive attacker: each
     squeezer passes the gradient straight through. ``logits`` are ``model(x)``. Per-sample
     values in [0, 2]."""
     p = logits.softmax(dim=1)
-    distances = [(p - model(_straight_through(s, x)).softmax(dim=1)).abs().sum(dim=1)
-                 for s in squeezers]
+    distances = [
+        (p - model(_straight_through(s, x)).softmax(dim=1)).abs().sum(dim=1) for s in squeezers
+    ]
     return torch.stack(distances, dim=1).amax(dim=1)
 
 
 class SqueezeDetector:
     """Flags inputs whose softmax moves (L1) by more than a threshold under any squeezer."""
 
-    def __init__(self, model: nn.Module, squeezers: Sequence[str], *,
-                 threshold: float | None = None, batch_size: int = 500) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        squeezers: Sequence[str],
+        *,
+        threshold: float | None = None,
+        batch_size: int = 500,
+    ) -> None:
         if not squeezers:
             raise ValueError("SqueezeDetector needs at least one squeezer")
         self.model = model
@@ -134,10 +144,11 @@ class SqueezeDetector:
         device = self._device()
         with eval_mode(self.model):
             for i in range(0, len(x), self.batch_size):
-                xb = x[i:i + self.batch_size].to(device)
+                xb = x[i : i + self.batch_size].to(device)
                 p = self.model(xb).softmax(dim=1)
-                cols = [(p - self.model(s(xb)).softmax(dim=1)).abs().sum(dim=1)
-                        for s in self.squeezers]
+                cols = [
+                    (p - self.model(s(xb)).softmax(dim=1)).abs().sum(dim=1) for s in self.squeezers
+                ]
                 out.append(torch.stack(cols, dim=1).cpu())
         if not out:
             return torch.zeros(0, len(self.squeezers))

@@ -32,7 +32,7 @@ SQUARE_BATCH_FACTOR = 4
 # what each version runs: APGD iterations, APGD-T target classes, Square iterations
 VERSIONS: dict[str, dict[str, int]] = {
     "standard": {"steps": 100, "n_target_classes": 9, "square_queries": 5000},
-    "fast": {"steps": 25, "n_target_classes": 3, "square_queries": 1000},
+    "fast": {"steps": 25, "n_target_classes": 3, "square_queries": 500},
 }
 
 
@@ -57,42 +57,91 @@ class AutoAttackConfig:
         return VERSIONS[self.version][name] if value is None else value
 
 
-def ensemble_members(model: nn.Module, *, config: AutoAttackConfig, eps: float, norm: str,
-                     classes: int, generator: torch.Generator) -> list[EnsembleMember]:
+def ensemble_members(
+    model: nn.Module,
+    *,
+    config: AutoAttackConfig,
+    eps: float,
+    norm: str,
+    classes: int,
+    generator: torch.Generator,
+) -> list[EnsembleMember]:
     """APGD-CE, APGD-T at each target rank 2..n_target_classes + 1 (at most the number of
     classes; none with fewer than 4 classes, which targeted DLR needs), Square (in batches
     :data:`SQUARE_BATCH_FACTOR` times as large)."""
     steps = config.setting("steps")
-    common = {"eps": eps, "norm": norm, "steps": steps, "early_stop": True,
-              "generator": generator}
+    common = {"eps": eps, "norm": norm, "steps": steps, "early_stop": True, "generator": generator}
     members = [EnsembleMember("apgd_ce", functools.partial(apgd, model, loss="ce", **common))]
     if classes >= 4:
         last = min(config.setting("n_target_classes") + 1, classes)
-        members += [EnsembleMember("apgd_t", functools.partial(
-            apgd, model, loss="dlr", targeted=True, target_rank=rank, **common))
-            for rank in range(2, last + 1)]
-    members.append(EnsembleMember("square", functools.partial(
-        square, model, eps=eps, norm=norm, queries=config.setting("square_queries"),
-        generator=generator), gradient_free=True, batch_factor=SQUARE_BATCH_FACTOR))
+        members += [
+            EnsembleMember(
+                "apgd_t",
+                functools.partial(
+                    apgd, model, loss="dlr", targeted=True, target_rank=rank, **common
+                ),
+            )
+            for rank in range(2, last + 1)
+        ]
+    members.append(
+        EnsembleMember(
+            "square",
+            functools.partial(
+                square,
+                model,
+                eps=eps,
+                norm=norm,
+                queries=config.setting("square_queries"),
+                generator=generator,
+            ),
+            gradient_free=True,
+            batch_factor=SQUARE_BATCH_FACTOR,
+        )
+    )
     return members
 
 
-def evaluate_autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
-                        config: AutoAttackConfig, eps: float, norm: str, batch_size: int,
-                        seed: int, device: torch.device | str = "cpu") -> AttackOutcome:
+def evaluate_autoattack(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    config: AutoAttackConfig,
+    eps: float,
+    norm: str,
+    batch_size: int,
+    seed: int,
+    device: torch.device | str = "cpu",
+) -> AttackOutcome:
     """The ensemble at ``eps`` on the clean-correct samples of ``x``, and the masking
     evidence. ``robust_accuracy_by_attack`` is cumulative, in the ensemble's order;
     ``fooled_by`` counts the samples each attack was the first to break."""
     generator = torch.Generator().manual_seed(seed)
     start = time.perf_counter()
     logits = predict_logits(model, x, batch_size=batch_size, device=device)
-    members = ensemble_members(model, config=config, eps=eps, norm=norm,
-                               classes=logits.shape[1], generator=generator)
-    result = run_ensemble(model, x, y, members, batch_size=batch_size, device=device,
-                          clean_predictions=logits.argmax(1))
+    members = ensemble_members(
+        model, config=config, eps=eps, norm=norm, classes=logits.shape[1], generator=generator
+    )
+    result = run_ensemble(
+        model,
+        x,
+        y,
+        members,
+        batch_size=batch_size,
+        device=device,
+        clean_predictions=logits.argmax(1),
+    )
     attack_seconds = time.perf_counter() - start
-    evidence = masking_evidence(model, x, y, eps=eps, norm=norm, batch_size=batch_size,
-                                device=device, clean_correct=result.clean_correct)
+    evidence = masking_evidence(
+        model,
+        x,
+        y,
+        eps=eps,
+        norm=norm,
+        batch_size=batch_size,
+        device=device,
+        clean_correct=result.clean_correct,
+    )
     settings = {
         "samples": len(x),
         "eps": eps,
@@ -107,6 +156,8 @@ def evaluate_autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
         "seconds": round(time.perf_counter() - start, 3),
     }
     after = result.robust_accuracy_after()
-    curve = [{"attack": "clean", "robust_accuracy": float(result.clean_correct.double().mean())},
-             *({"attack": name, "robust_accuracy": after[name]} for name in result.names)]
+    curve = [
+        {"attack": "clean", "robust_accuracy": float(result.clean_correct.double().mean())},
+        *({"attack": name, "robust_accuracy": after[name]} for name in result.names),
+    ]
     return ensemble_outcome(result, x, y, metrics=settings, curve=curve)

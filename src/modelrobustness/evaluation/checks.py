@@ -27,8 +27,13 @@ from ..attacks.pgd import pgd
 from ..utils.checks import InvalidValue
 from ..utils.torch import eval_mode, predict_labels
 
-CHECKS: tuple[str, ...] = ("gradient_free_breaks_more", "ce_leaves_more",
-                           "large_eps_survives", "more_steps_weaker", "zero_gradients")
+CHECKS: tuple[str, ...] = (
+    "gradient_free_breaks_more",
+    "ce_leaves_more",
+    "large_eps_survives",
+    "more_steps_weaker",
+    "zero_gradients",
+)
 # 1: share of the clean-correct samples only the gradient-free attack fooled
 GRADIENT_FREE_SHARE = 0.01
 # 2: how much more robust accuracy the best cross-entropy attack may leave than the worst case
@@ -49,38 +54,72 @@ def large_eps(norm: str, x: torch.Tensor) -> float:
     return LARGE_LINF_EPS if norm == "linf" else LARGE_LINF_EPS * math.sqrt(x[0].numel())
 
 
-def zero_gradient_flags(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
-                        batch_size: int, device: torch.device | str = "cpu") -> torch.Tensor:
+def zero_gradient_flags(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    batch_size: int,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
     """Per sample: is the input gradient of the cross-entropy exactly zero? (CPU bools)"""
     flags = []
     with eval_mode(model), torch.enable_grad():
         for i in range(0, len(x), batch_size):
-            xb = x[i:i + batch_size].to(device).requires_grad_(True)
-            loss = nn.functional.cross_entropy(model(xb), y[i:i + batch_size].to(device),
-                                               reduction="sum")
+            xb = x[i : i + batch_size].to(device).requires_grad_(True)
+            loss = nn.functional.cross_entropy(
+                model(xb), y[i : i + batch_size].to(device), reduction="sum"
+            )
             grad = torch.autograd.grad(loss, xb)[0]
             flags.append((grad.flatten(1).abs().amax(dim=1) == 0).cpu())
     return torch.cat(flags) if flags else torch.zeros(0, dtype=torch.bool)
 
 
-def _margin_pgd_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
-                         norm: str, steps: int, batch_size: int,
-                         device: torch.device | str) -> float:
+def _margin_pgd_accuracy(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eps: float,
+    norm: str,
+    steps: int,
+    batch_size: int,
+    device: torch.device | str,
+) -> float:
     """Robust accuracy (over ``x``) under margin-loss PGD from the clean point with step
     size 2.5 * eps / steps; deterministic."""
     correct = 0
     for i in range(0, len(x), batch_size):
-        xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
-        adv = pgd(model, xb, yb, eps=eps, norm=norm, steps=steps, step_size=2.5 * eps / steps,
-                  random_start=False, loss="margin", early_stop=True)
-        correct += int((predict_labels(model, adv, batch_size=len(adv),
-                                       device=device) == yb.cpu()).sum())
+        xb, yb = x[i : i + batch_size].to(device), y[i : i + batch_size].to(device)
+        adv = pgd(
+            model,
+            xb,
+            yb,
+            eps=eps,
+            norm=norm,
+            steps=steps,
+            step_size=2.5 * eps / steps,
+            random_start=False,
+            loss="margin",
+            early_stop=True,
+        )
+        correct += int(
+            (predict_labels(model, adv, batch_size=len(adv), device=device) == yb.cpu()).sum()
+        )
     return correct / max(len(x), 1)
 
 
-def masking_evidence(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
-                     norm: str, batch_size: int, device: torch.device | str = "cpu",
-                     clean_correct: torch.Tensor) -> dict[str, Any]:
+def masking_evidence(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eps: float,
+    norm: str,
+    batch_size: int,
+    device: torch.device | str = "cpu",
+    clean_correct: torch.Tensor,
+) -> dict[str, Any]:
     """What checks 3-5 need, measured on ``model``: the zero-gradient share (of the
     ``clean_correct`` samples), robust accuracy at the very large budget and at
     :data:`STEP_COUNTS` PGD steps at ``eps`` (over every sample; clean-wrong ones count as
@@ -94,16 +133,26 @@ def masking_evidence(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps:
     return {
         "zero_gradient_samples": int(zero.sum()),
         "zero_gradient_share": float(zero.double().mean()) if len(zero) else 0.0,
-        "large_eps": {"eps": big, "robust_accuracy": share * _margin_pgd_accuracy(
-            model, xs, ys, eps=big, steps=few, **run)},
-        "steps": {str(k): share * _margin_pgd_accuracy(model, xs, ys, eps=eps, steps=k, **run)
-                  for k in (few, many)},
+        "large_eps": {
+            "eps": big,
+            "robust_accuracy": share
+            * _margin_pgd_accuracy(model, xs, ys, eps=big, steps=few, **run),
+        },
+        "steps": {
+            str(k): share * _margin_pgd_accuracy(model, xs, ys, eps=eps, steps=k, **run)
+            for k in (few, many)
+        },
     }
 
 
-def masking_checks(*, evidence: dict[str, Any], ce_robust_accuracy: float,
-                   worst_case: float, gradient_free_only: int, clean_correct: int
-                   ) -> dict[str, dict[str, Any]]:
+def masking_checks(
+    *,
+    evidence: dict[str, Any],
+    ce_robust_accuracy: float,
+    worst_case: float,
+    gradient_free_only: int,
+    clean_correct: int,
+) -> dict[str, dict[str, Any]]:
     """The five checks, each ``{"flag": bool, ...evidence}``.
 
     ``ce_robust_accuracy`` is the lowest robust accuracy a cross-entropy attack reached on
@@ -116,26 +165,36 @@ def masking_checks(*, evidence: dict[str, Any], ce_robust_accuracy: float,
     large = evidence["large_eps"]
     return {
         "gradient_free_breaks_more": {
-            "flag": free_share >= GRADIENT_FREE_SHARE, "samples": gradient_free_only,
-            "share": free_share},
+            "flag": free_share >= GRADIENT_FREE_SHARE,
+            "samples": gradient_free_only,
+            "share": free_share,
+        },
         "ce_leaves_more": {
-            "flag": gap >= MASKING_MARGIN - 1e-12, "ce_robust_accuracy": ce_robust_accuracy,
-            "worst_case": worst_case, "gap": gap},
-        "large_eps_survives": {
-            "flag": large["robust_accuracy"] > LARGE_EPS_ROBUST, **large},
+            "flag": gap >= MASKING_MARGIN - 1e-12,
+            "ce_robust_accuracy": ce_robust_accuracy,
+            "worst_case": worst_case,
+            "gap": gap,
+        },
+        "large_eps_survives": {"flag": large["robust_accuracy"] > LARGE_EPS_ROBUST, **large},
         "more_steps_weaker": {
             "flag": many > few + MORE_STEPS_MARGIN,
-            **{f"robust_accuracy_{k}_steps": evidence["steps"][str(k)] for k in STEP_COUNTS}},
+            **{f"robust_accuracy_{k}_steps": evidence["steps"][str(k)] for k in STEP_COUNTS},
+        },
         "zero_gradients": {
             "flag": evidence["zero_gradient_share"] >= ZERO_GRADIENT_SHARE,
             "samples": evidence["zero_gradient_samples"],
-            "share": evidence["zero_gradient_share"]},
+            "share": evidence["zero_gradient_share"],
+        },
     }
 
 
-def combine(*, pgd: dict[str, torch.Tensor], pgd_record: dict[str, Any],
-            autoattack: dict[str, torch.Tensor], autoattack_record: dict[str, Any]
-            ) -> dict[str, Any]:
+def combine(
+    *,
+    pgd: dict[str, torch.Tensor],
+    pgd_record: dict[str, Any],
+    autoattack: dict[str, torch.Tensor],
+    autoattack_record: dict[str, Any],
+) -> dict[str, Any]:
     """The per-sample worst case over PGD's losses and the AutoAttack ensemble on the same
     images (their adversarial sets and records), and the five checks.
 
@@ -153,12 +212,19 @@ def combine(*, pgd: dict[str, torch.Tensor], pgd_record: dict[str, Any],
     square = autoattack_record["attacks"].index("square")
     only_gradient_free = (autoattack["broken_by"] == square) & ~pgd["success"]
     worst = float(robust.double().mean()) if len(robust) else 0.0
-    checks = masking_checks(evidence=autoattack_record["masking_evidence"],
-                            ce_robust_accuracy=min(ce), worst_case=worst,
-                            gradient_free_only=int(only_gradient_free.sum()),
-                            clean_correct=int(clean_correct.sum()))
-    return {"samples": len(robust), "worst_case": worst, "checks": checks,
-            "gradient_masking": any_flag(checks)}
+    checks = masking_checks(
+        evidence=autoattack_record["masking_evidence"],
+        ce_robust_accuracy=min(ce),
+        worst_case=worst,
+        gradient_free_only=int(only_gradient_free.sum()),
+        clean_correct=int(clean_correct.sum()),
+    )
+    return {
+        "samples": len(robust),
+        "worst_case": worst,
+        "checks": checks,
+        "gradient_masking": any_flag(checks),
+    }
 
 
 def any_flag(checks: dict[str, dict[str, Any]]) -> bool:

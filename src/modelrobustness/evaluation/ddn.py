@@ -40,19 +40,40 @@ class DDNConfig:
 
     def attack_options(self) -> dict:
         """Keyword options of :func:`~modelrobustness.attacks.ddn`."""
-        return {"steps": self.steps, "init_norm": self.init_norm, "gamma": self.gamma,
-                "levels": self.levels}
+        return {
+            "steps": self.steps,
+            "init_norm": self.init_norm,
+            "gamma": self.gamma,
+            "levels": self.levels,
+        }
 
 
-def evaluate_ddn(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, config: DDNConfig,
-                 batch_size: int, seed: int, device: torch.device | str = "cpu",
-                 budgets: Sequence[float] | None = None) -> AttackOutcome:
+def evaluate_ddn(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    config: DDNConfig,
+    batch_size: int,
+    seed: int,
+    device: torch.device | str = "cpu",
+    budgets: Sequence[float] | None = None,
+) -> AttackOutcome:
     """DDN on the clean-correct samples: minimal L2 norms, success, accuracy-vs-budget."""
     start = time.perf_counter()
-    attack = functools.partial(ddn, model, **config.attack_options(),
-                               generator=torch.Generator().manual_seed(seed))
-    run = attack_clean_correct(model, x, y, attack, batch_size=batch_size, device=device,
-                               desc="ddn", predict_batch_size=batch_size)
+    attack = functools.partial(
+        ddn, model, **config.attack_options(), generator=torch.Generator().manual_seed(seed)
+    )
+    run = attack_clean_correct(
+        model,
+        x,
+        y,
+        attack,
+        batch_size=batch_size,
+        device=device,
+        desc="ddn",
+        predict_batch_size=batch_size,
+    )
     seconds = time.perf_counter() - start
     x_adv, adv_pred = x.clone(), run.clean_predictions.clone()
     x_adv[run.target], adv_pred[run.target] = run.x_adv, run.adv_predictions
@@ -61,8 +82,11 @@ def evaluate_ddn(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, config: 
     found = l2[success]
     if budgets is None:  # the exact step curve: it changes only at the norms found
         # (none found: flat up to the diameter of the [0, 1] box, the largest L2 there is)
-        budgets = [0.0, *sorted(set(found.tolist()))] if found.numel() else [
-            0.0, float(x[0].numel()) ** 0.5]
+        budgets = (
+            [0.0, *sorted(set(found.tolist()))]
+            if found.numel()
+            else [0.0, float(x[0].numel()) ** 0.5]
+        )
     curve = accuracy_under_l2_budget(run.clean_correct, success, l2, budgets)
     metrics = {
         "samples": len(x),
@@ -75,8 +99,16 @@ def evaluate_ddn(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, config: 
         "seconds": round(seconds, 3),
         "images_per_second": round(len(run.target) / max(seconds, 1e-9), 1),
     }
-    return AttackOutcome(x_adv=x_adv, labels=y.clone(), indices=torch.arange(len(x)),
-                         clean_predictions=run.clean_predictions,
-                         clean_correct=run.clean_correct, success=success,
-                         adv_predictions=adv_pred, linf=linf, l2=l2, metrics=metrics,
-                         curve=curve)
+    return AttackOutcome(
+        x_adv=x_adv,
+        labels=y.clone(),
+        indices=torch.arange(len(x)),
+        clean_predictions=run.clean_predictions,
+        clean_correct=run.clean_correct,
+        success=success,
+        adv_predictions=adv_pred,
+        linf=linf,
+        l2=l2,
+        metrics=metrics,
+        curve=curve,
+    )

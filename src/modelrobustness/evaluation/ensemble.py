@@ -75,10 +75,16 @@ class EnsembleResult:
         return self.broken_by == self.names.index(name)
 
 
-def run_ensemble(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
-                 members: Sequence[EnsembleMember], *, batch_size: int,
-                 device: torch.device | str = "cpu",
-                 clean_predictions: torch.Tensor | None = None) -> EnsembleResult:
+def run_ensemble(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    members: Sequence[EnsembleMember],
+    *,
+    batch_size: int,
+    device: torch.device | str = "cpu",
+    clean_predictions: torch.Tensor | None = None,
+) -> EnsembleResult:
     """Run ``members`` in order, each on the samples every earlier one left robust.
 
     A sample is fooled when the model misclassifies the image the attack returned (checked
@@ -97,9 +103,14 @@ def run_ensemble(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
         start = time.perf_counter()
         todo = robust.nonzero().squeeze(1)
         if todo.numel():
-            adv = attack_in_batches(member.attack, x[todo], y[todo],
-                                    batch_size=batch_size * member.batch_factor,
-                                    device=device, desc=member.name)
+            adv = attack_in_batches(
+                member.attack,
+                x[todo],
+                y[todo],
+                batch_size=batch_size * member.batch_factor,
+                device=device,
+                desc=member.name,
+            )
             pred = predict_labels(model, adv, batch_size=batch_size, device=device)
             hit = pred != y[todo]
             broke = todo[hit]
@@ -107,14 +118,26 @@ def run_ensemble(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
             broken_by[broke] = names.index(member.name)
             x_adv[broke], adv_predictions[broke] = adv[hit], pred[hit]
         seconds[member.name] += time.perf_counter() - start
-    return EnsembleResult(names=names, clean_predictions=clean_predictions,
-                          clean_correct=clean_correct, robust=robust, broken_by=broken_by,
-                          x_adv=x_adv, adv_predictions=adv_predictions,
-                          seconds={k: round(v, 3) for k, v in seconds.items()})
+    return EnsembleResult(
+        names=names,
+        clean_predictions=clean_predictions,
+        clean_correct=clean_correct,
+        robust=robust,
+        broken_by=broken_by,
+        x_adv=x_adv,
+        adv_predictions=adv_predictions,
+        seconds={k: round(v, 3) for k, v in seconds.items()},
+    )
 
 
-def ensemble_outcome(result: EnsembleResult, x: torch.Tensor, y: torch.Tensor, *,
-                     metrics: dict[str, Any], curve: list[dict[str, Any]]) -> AttackOutcome:
+def ensemble_outcome(
+    result: EnsembleResult,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    metrics: dict[str, Any],
+    curve: list[dict[str, Any]],
+) -> AttackOutcome:
     """An ensemble stage's outcome: ``metrics`` (settings, timing) with what every ensemble
     reports added: ``attacks`` (the order: the stage records' JSON sorts keys, so
     ``robust_accuracy_by_attack`` and ``fooled_by`` are read in this order), clean and robust
@@ -131,8 +154,17 @@ def ensemble_outcome(result: EnsembleResult, x: torch.Tensor, y: torch.Tensor, *
         "fooled_by": result.fooled_by(),
         **norm_stats(linf, l2, fooled),
     }
-    return AttackOutcome(x_adv=result.x_adv, labels=y.clone(), indices=torch.arange(len(x)),
-                         clean_predictions=result.clean_predictions,
-                         clean_correct=result.clean_correct, success=fooled,
-                         adv_predictions=result.adv_predictions, linf=linf, l2=l2,
-                         metrics=metrics, curve=curve, broken_by=result.broken_by)
+    return AttackOutcome(
+        x_adv=result.x_adv,
+        labels=y.clone(),
+        indices=torch.arange(len(x)),
+        clean_predictions=result.clean_predictions,
+        clean_correct=result.clean_correct,
+        success=fooled,
+        adv_predictions=result.adv_predictions,
+        linf=linf,
+        l2=l2,
+        metrics=metrics,
+        curve=curve,
+        broken_by=result.broken_by,
+    )

@@ -56,54 +56,86 @@ class AttackOutcome:
 
     def artifact(self) -> dict[str, torch.Tensor]:
         """Tensors only, so ``torch.load(..., weights_only=True)`` reads it back."""
-        tensors = {"x_adv": self.x_adv, "labels": self.labels, "indices": self.indices,
-                   "clean_predictions": self.clean_predictions,
-                   "clean_correct": self.clean_correct, "success": self.success,
-                   "adv_predictions": self.adv_predictions, "linf": self.linf, "l2": self.l2}
+        tensors = {
+            "x_adv": self.x_adv,
+            "labels": self.labels,
+            "indices": self.indices,
+            "clean_predictions": self.clean_predictions,
+            "clean_correct": self.clean_correct,
+            "success": self.success,
+            "adv_predictions": self.adv_predictions,
+            "linf": self.linf,
+            "l2": self.l2,
+        }
         if self.broken_by is not None:
             tensors["broken_by"] = self.broken_by
         return tensors
 
 
-def attack_in_batches(attack: BatchAttack, x: torch.Tensor, y: torch.Tensor, *,
-                      batch_size: int, device: torch.device | str = "cpu",
-                      desc: str = "attack") -> torch.Tensor:
+def attack_in_batches(
+    attack: BatchAttack,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    batch_size: int,
+    device: torch.device | str = "cpu",
+    desc: str = "attack",
+) -> torch.Tensor:
     """Apply ``attack(x_batch, y_batch)`` batch by batch on ``device``, in order; results
     on CPU. The fewest batches of at most ``batch_size`` images, of sizes differing by at
     most one (230 images at 100: 77, 77 and 76, not 100, 100 and a slow 30)."""
     if len(x) == 0:
         return x.clone()
     count = -(-len(x) // batch_size)
-    out = [attack(xb.to(device), yb.to(device)).cpu()
-           for xb, yb in tqdm(zip(x.tensor_split(count), y.tensor_split(count), strict=True),
-                              total=count, desc=desc, unit="batch", disable=None, leave=False)]
+    out = [
+        attack(xb.to(device), yb.to(device)).cpu()
+        for xb, yb in tqdm(
+            zip(x.tensor_split(count), y.tensor_split(count), strict=True),
+            total=count,
+            desc=desc,
+            unit="batch",
+            disable=None,
+            leave=False,
+        )
+    ]
     return torch.cat(out)
 
 
-def attack_clean_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
-                         attack: BatchAttack, *, batch_size: int,
-                         device: torch.device | str = "cpu", desc: str = "attack",
-                         clean_predictions: torch.Tensor | None = None,
-                         predict_batch_size: int = 1000) -> AttackRun:
+def attack_clean_correct(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    attack: BatchAttack,
+    *,
+    batch_size: int,
+    device: torch.device | str = "cpu",
+    desc: str = "attack",
+    clean_predictions: torch.Tensor | None = None,
+    predict_batch_size: int = 1000,
+) -> AttackRun:
     """Attack the samples ``model`` classifies correctly and see which are fooled.
 
     ``clean_predictions`` reuses predictions already made on ``x``; ``batch_size`` is the
     attack's, ``predict_batch_size`` the plain predictions'.
     """
     if clean_predictions is None:
-        clean_predictions = predict_labels(model, x, batch_size=predict_batch_size,
-                                           device=device)
+        clean_predictions = predict_labels(model, x, batch_size=predict_batch_size, device=device)
     clean_correct = clean_predictions == y
     target = clean_correct.nonzero().squeeze(1)
-    x_adv = attack_in_batches(attack, x[target], y[target], batch_size=batch_size,
-                              device=device, desc=desc)
-    adv_predictions = predict_labels(model, x_adv, batch_size=predict_batch_size,
-                                     device=device)
+    x_adv = attack_in_batches(
+        attack, x[target], y[target], batch_size=batch_size, device=device, desc=desc
+    )
+    adv_predictions = predict_labels(model, x_adv, batch_size=predict_batch_size, device=device)
     fooled = torch.zeros_like(clean_correct)
     fooled[target] = adv_predictions != y[target]
-    return AttackRun(clean_predictions=clean_predictions, clean_correct=clean_correct,
-                     target=target, x_adv=x_adv, adv_predictions=adv_predictions,
-                     fooled=fooled)
+    return AttackRun(
+        clean_predictions=clean_predictions,
+        clean_correct=clean_correct,
+        target=target,
+        x_adv=x_adv,
+        adv_predictions=adv_predictions,
+        fooled=fooled,
+    )
 
 
 def rate(mask: torch.Tensor, of: torch.Tensor | None = None) -> float:
@@ -125,8 +157,12 @@ def norm_stats(linf: torch.Tensor, l2: torch.Tensor, mask: torch.Tensor) -> dict
     """Mean and max L-inf and L2 of the successful perturbations (0 when there are none)."""
     if not bool(mask.any()):
         return {"mean_linf": 0.0, "max_linf": 0.0, "mean_l2": 0.0, "max_l2": 0.0}
-    return {"mean_linf": float(linf[mask].double().mean()), "max_linf": float(linf[mask].max()),
-            "mean_l2": float(l2[mask].double().mean()), "max_l2": float(l2[mask].max())}
+    return {
+        "mean_linf": float(linf[mask].double().mean()),
+        "max_linf": float(linf[mask].max()),
+        "mean_l2": float(l2[mask].double().mean()),
+        "max_l2": float(l2[mask].max()),
+    }
 
 
 def robustness_curve(
@@ -160,17 +196,23 @@ def robustness_curve(
         index = alive.nonzero().squeeze(1)
         attacked_already = known is not None and known_attacked and eps == known[0]
         if index.numel() and not attacked_already:
-            x_adv = attack_in_batches(lambda xb, yb, eps=eps: attack(xb, yb, eps), x[index],
-                                      y[index], batch_size=batch_size, device=device,
-                                      desc=f"eps {eps:g}")
+            x_adv = attack_in_batches(
+                lambda xb, yb, eps=eps: attack(xb, yb, eps),
+                x[index],
+                y[index],
+                batch_size=batch_size,
+                device=device,
+                desc=f"eps {eps:g}",
+            )
             pred = predict_labels(model, x_adv, batch_size=batch_size, device=device)
             alive[index[pred != y[index]]] = False
         curve.append({"eps": eps, "robust_accuracy": float(alive.double().mean())})
     return curve
 
 
-def accuracy_under_l2_budget(clean_correct: torch.Tensor, fooled: torch.Tensor,
-                             l2: torch.Tensor, budgets: Sequence[float]) -> list[dict]:
+def accuracy_under_l2_budget(
+    clean_correct: torch.Tensor, fooled: torch.Tensor, l2: torch.Tensor, budgets: Sequence[float]
+) -> list[dict]:
     """Accuracy when the attacker may spend at most each L2 budget, from minimal norms.
 
     A sample counts as correct at budget r when it is correct clean and its minimal
@@ -179,6 +221,5 @@ def accuracy_under_l2_budget(clean_correct: torch.Tensor, fooled: torch.Tensor,
     rows = []
     for r in budgets:
         broken = fooled & (l2 <= r)
-        rows.append({"l2": float(r),
-                     "accuracy": float((clean_correct & ~broken).double().mean())})
+        rows.append({"l2": float(r), "accuracy": float((clean_correct & ~broken).double().mean())})
     return rows

@@ -19,8 +19,14 @@ from ..attacks.losses import margin
 from ..utils.torch import eval_mode
 
 
-def conv_operator_norm(conv: nn.Conv2d, input_shape: tuple[int, int, int], *,
-                       max_iterations: int = 1000, tol: float = 1e-6, seed: int = 0) -> float:
+def conv_operator_norm(
+    conv: nn.Conv2d,
+    input_shape: tuple[int, int, int],
+    *,
+    max_iterations: int = 1000,
+    tol: float = 1e-6,
+    seed: int = 0,
+) -> float:
     """Largest singular value of ``conv`` (bias ignored) on inputs of shape C x H x W.
 
     Power iteration approaches it from below: it runs until the estimate changes by less
@@ -42,9 +48,16 @@ def conv_operator_norm(conv: nn.Conv2d, input_shape: tuple[int, int, int], *,
             break
         u = u / max(sigma, 1e-12)
         # the adjoint of a strided convolution: a transposed convolution of matching size
-        back = F.conv_transpose2d(u, weight, None, conv.stride, conv.padding,
-                                  output_padding=_output_padding(conv, input_shape, out_shape),
-                                  groups=conv.groups, dilation=conv.dilation)
+        back = F.conv_transpose2d(
+            u,
+            weight,
+            None,
+            conv.stride,
+            conv.padding,
+            output_padding=_output_padding(conv, input_shape, out_shape),
+            groups=conv.groups,
+            dilation=conv.dilation,
+        )
         v = back / max(float(back.norm()), 1e-12)
     return float(forward(v).norm())
 
@@ -108,14 +121,21 @@ def _module_bound(module: nn.Module, shapes: _Shapes) -> float:
         return 1.0
     if isinstance(module, nn.AdaptiveAvgPool2d):
         c, h, w = shapes.shapes[module]
-        out = module.output_size if isinstance(module.output_size, tuple) else (
-            module.output_size, module.output_size)
+        out = (
+            module.output_size
+            if isinstance(module.output_size, tuple)
+            else (module.output_size, module.output_size)
+        )
         if tuple(out) != (1, 1):
             raise NotImplementedError("only global average pooling is supported")
         return 1.0 / (h * w) ** 0.5
     if isinstance(module, BasicBlock):
-        branch = (_module_bound(module.conv1, shapes) * _module_bound(module.bn1, shapes)
-                  * _module_bound(module.conv2, shapes) * _module_bound(module.bn2, shapes))
+        branch = (
+            _module_bound(module.conv1, shapes)
+            * _module_bound(module.bn1, shapes)
+            * _module_bound(module.conv2, shapes)
+            * _module_bound(module.bn2, shapes)
+        )
         shortcut = 1.0 if module.downsample is None else _module_bound(module.downsample, shapes)
         return shortcut + branch
     if isinstance(module, (nn.Sequential, VGGSmall)):
@@ -125,8 +145,18 @@ def _module_bound(module: nn.Module, shapes: _Shapes) -> float:
         return bound
     if type(module).__name__ == "ResNet":
         bound = 1.0
-        for name in ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4",
-                     "avgpool", "fc"):
+        for name in (
+            "conv1",
+            "bn1",
+            "relu",
+            "maxpool",
+            "layer1",
+            "layer2",
+            "layer3",
+            "layer4",
+            "avgpool",
+            "fc",
+        ):
             bound *= _module_bound(getattr(module, name), shapes)
         return bound
     raise NotImplementedError(f"no Lipschitz bound for {type(module).__name__}")
@@ -140,20 +170,22 @@ def lipschitz_upper_bound(model: nn.Module, example: torch.Tensor) -> float:
     return _module_bound(model, _Shapes(model, example[:1]))
 
 
-def local_lipschitz_estimate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
-                             batch_size: int = 200) -> float:
+def local_lipschitz_estimate(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 200
+) -> float:
     """max_i ||grad_x (max_{j != y_i} z_j - z_{y_i})(x_i)||_2 over the given points."""
     best = 0.0
     with eval_mode(model), torch.enable_grad():
         for i in range(0, len(x), batch_size):
-            xb = x[i:i + batch_size].detach().clone().requires_grad_(True)
-            (grad,) = torch.autograd.grad(margin(model(xb), y[i:i + batch_size]).sum(), xb)
+            xb = x[i : i + batch_size].detach().clone().requires_grad_(True)
+            (grad,) = torch.autograd.grad(margin(model(xb), y[i : i + batch_size]).sum(), xb)
             best = max(best, float(grad.flatten(1).norm(dim=1).max()))
     return best
 
 
-def lipschitz_estimates(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
-                        batch_size: int = 200) -> dict[str, float]:
+def lipschitz_estimates(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 200
+) -> dict[str, float]:
     """Both estimates for one model: ``lipschitz_upper_bound`` (global, from the layer
     norms) and ``local_lipschitz`` (over the points ``x`` with labels ``y``)."""
     return {

@@ -58,22 +58,36 @@ class PGDConfig:
             for name, values in (("eps", [self.eps]), ("eps_list", self.eps_list)):
                 for i, eps in enumerate(values):
                     if eps > 1:
-                        raise InvalidValue(name if name == "eps" else f"{name}[{i}]", eps,
-                                           LINF_BUDGET.expected)
+                        raise InvalidValue(
+                            name if name == "eps" else f"{name}[{i}]", eps, LINF_BUDGET.expected
+                        )
 
     def attack_options(self, *, loss: str, eps: float | None = None) -> dict:
         """Keyword options of :func:`~modelrobustness.attacks.pgd` with ``loss``: the
         headline attack, or with ``eps`` the attack at that budget, its step size scaled by
         ``eps / self.eps`` (as on the curve)."""
         step_size = self.step_size if eps is None else self.step_size * eps / self.eps
-        return {"eps": self.eps if eps is None else eps, "norm": self.norm,
-                "steps": self.steps, "step_size": step_size,
-                "random_start": self.random_start, "restarts": self.restarts, "loss": loss,
-                "early_stop": self.early_stop}
+        return {
+            "eps": self.eps if eps is None else eps,
+            "norm": self.norm,
+            "steps": self.steps,
+            "step_size": step_size,
+            "random_start": self.random_start,
+            "restarts": self.restarts,
+            "loss": loss,
+            "early_stop": self.early_stop,
+        }
 
 
-def _curve_attack(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, eps: float, *,
-                  config: PGDConfig, generator: torch.Generator) -> torch.Tensor:
+def _curve_attack(
+    model: nn.Module,
+    xb: torch.Tensor,
+    yb: torch.Tensor,
+    eps: float,
+    *,
+    config: PGDConfig,
+    generator: torch.Generator,
+) -> torch.Tensor:
     """PGD at ``eps`` with each curve loss in turn, later losses attacking only what the
     earlier ones missed."""
     out = xb
@@ -82,18 +96,32 @@ def _curve_attack(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, eps: flo
         index = alive.nonzero().squeeze(1)
         if index.numel() == 0:
             break
-        adv = pgd(model, xb[index], yb[index], **config.attack_options(eps=eps, loss=loss),
-                  generator=generator)
+        adv = pgd(
+            model,
+            xb[index],
+            yb[index],
+            **config.attack_options(eps=eps, loss=loss),
+            generator=generator,
+        )
         out = out.clone() if out is xb else out
         out[index] = adv
-        alive[index] = predict_labels(model, adv, batch_size=len(adv),
-                                      device=adv.device).to(alive.device) == yb[index]
+        alive[index] = (
+            predict_labels(model, adv, batch_size=len(adv), device=adv.device).to(alive.device)
+            == yb[index]
+        )
     return out
 
 
-def evaluate_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, config: PGDConfig,
-                 batch_size: int, seed: int, device: torch.device | str = "cpu"
-                 ) -> AttackOutcome:
+def evaluate_pgd(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    config: PGDConfig,
+    batch_size: int,
+    seed: int,
+    device: torch.device | str = "cpu",
+) -> AttackOutcome:
     """PGD at ``config.eps`` with each loss in turn, and the curve over ``eps_list``.
 
     At ``config.eps`` itself the curve reuses the headline run when its losses are among
@@ -108,17 +136,27 @@ def evaluate_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, config: 
     """
     generator = torch.Generator().manual_seed(seed)
     start = time.perf_counter()
-    members = [EnsembleMember(f"pgd_{loss}", functools.partial(
-        pgd, model, **config.attack_options(loss=loss), generator=generator))
-        for loss in config.losses]
+    members = [
+        EnsembleMember(
+            f"pgd_{loss}",
+            functools.partial(pgd, model, **config.attack_options(loss=loss), generator=generator),
+        )
+        for loss in config.losses
+    ]
     result = run_ensemble(model, x, y, members, batch_size=batch_size, device=device)
     attack_seconds = time.perf_counter() - start
     fooled = result.clean_correct & ~result.robust
     curve = robustness_curve(
-        model, x, y, eps_list=config.eps_list,
+        model,
+        x,
+        y,
+        eps_list=config.eps_list,
         attack=functools.partial(_curve_attack, model, config=config, generator=generator),
-        batch_size=batch_size, device=device, known=(config.eps, fooled),
-        known_attacked=set(config.curve_losses) <= set(config.losses))
+        batch_size=batch_size,
+        device=device,
+        known=(config.eps, fooled),
+        known_attacked=set(config.curve_losses) <= set(config.losses),
+    )
     seconds = time.perf_counter() - start
     settings = {
         "samples": len(x),

@@ -6,7 +6,9 @@ from .classifier import ArchitectureConfig, Classifier, ModelConfig, build_model
 
 __all__ = [
     "ArchitectureConfig",
-    "Classifier", "ModelConfig", "build_model",
+    "Classifier",
+    "ModelConfig",
+    "build_model",
     "load_model",
     "save_checkpoint",
 ]

@@ -38,30 +38,65 @@ _REASON_CHARS = 200
 
 # what torch.load(weights_only=True) raises on files it cannot or will not read
 _LOAD_ERRORS: tuple[type[BaseException], ...] = (
-    pickle.UnpicklingError, RuntimeError, EOFError, OSError, KeyError, TypeError, ValueError,
-    AttributeError, IndexError, NotImplementedError, struct.error, zipfile.BadZipFile,
-    zipfile.LargeZipFile, zlib.error,
+    pickle.UnpicklingError,
+    RuntimeError,
+    EOFError,
+    OSError,
+    KeyError,
+    TypeError,
+    ValueError,
+    AttributeError,
+    IndexError,
+    NotImplementedError,
+    struct.error,
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
 )
 _ZIP_ERRORS: tuple[type[BaseException], ...] = (
-    zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, OSError, EOFError, ValueError,
-    NotImplementedError, RuntimeError, KeyError,
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    OSError,
+    EOFError,
+    ValueError,
+    NotImplementedError,
+    RuntimeError,
+    KeyError,
 )
 
 # globals a plain torch.save of tensors needs: not the class of a pickled model
-_HELPER_MODULES = frozenset({
-    "torch", "torch._utils", "torch._tensor", "torch.serialization", "torch.storage",
-    "collections", "copyreg", "_codecs",
-})
-_STRING_OPS = frozenset({
-    "SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE",
-    "SHORT_BINSTRING", "BINSTRING", "STRING",
-})
+_HELPER_MODULES = frozenset(
+    {
+        "torch",
+        "torch._utils",
+        "torch._tensor",
+        "torch.serialization",
+        "torch.storage",
+        "collections",
+        "copyreg",
+        "_codecs",
+    }
+)
+_STRING_OPS = frozenset(
+    {
+        "SHORT_BINUNICODE",
+        "BINUNICODE",
+        "BINUNICODE8",
+        "UNICODE",
+        "SHORT_BINSTRING",
+        "BINSTRING",
+        "STRING",
+    }
+)
 _GET_OPS = frozenset({"GET", "BINGET", "LONG_BINGET"})
 _PUT_OPS = frozenset({"PUT", "BINPUT", "LONG_BINPUT"})
 _NEUTRAL_OPS = frozenset({"FRAME", "PROTO"})  # leave the stack as it is
 
-_TORCHSCRIPT = ("a TorchScript archive (torch.jit.save); this tool loads state_dict "
-                "checkpoints, not scripted models")
+_TORCHSCRIPT = (
+    "a TorchScript archive (torch.jit.save); this tool loads state_dict "
+    "checkpoints, not scripted models"
+)
 _A_CHECKPOINT = f"a ModelRobustness checkpoint (format {CHECKPOINT_FORMAT})"
 
 
@@ -69,9 +104,11 @@ class NotACheckpoint(UserError, ValueError):
     """A file that is not a checkpoint of this project: ``what`` says what it is instead."""
 
     def __init__(self, path: str | os.PathLike, what: str) -> None:
-        super().__init__(f"{path} is {what}; expected a ModelRobustness checkpoint (written by "
-                         f"the train stages: format {CHECKPOINT_FORMAT}, a model config and "
-                         "its state_dict)")
+        super().__init__(
+            f"{path} is {what}; expected a ModelRobustness checkpoint (written by "
+            f"the train stages: format {CHECKPOINT_FORMAT}, a model config and "
+            "its state_dict)"
+        )
         self.path = Path(path)
         self.what = what
 
@@ -79,8 +116,9 @@ class NotACheckpoint(UserError, ValueError):
         return type(self), (self.path, self.what)
 
 
-def save_checkpoint(path: str | os.PathLike, model: Classifier,
-                    extra: dict[str, Any] | None = None) -> None:
+def save_checkpoint(
+    path: str | os.PathLike, model: Classifier, extra: dict[str, Any] | None = None
+) -> None:
     """Save weights and config (plain types only, so ``weights_only=True`` can read it)."""
     config = asdict(model.config)
     config["mean"] = [float(v) for v in config["mean"]]
@@ -119,8 +157,9 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> C
     return read_model(path, device)[0]
 
 
-def read_model(path: str | os.PathLike, device: str | torch.device = "cpu"
-               ) -> tuple[Classifier, dict[str, Any]]:
+def read_model(
+    path: str | os.PathLike, device: str | torch.device = "cpu"
+) -> tuple[Classifier, dict[str, Any]]:
     """:func:`load_model` and the checkpoint's ``extra`` (what the pipeline recorded beside
     the weights: the role, the training data's profile), from one read."""
     payload = load_checkpoint(path)
@@ -164,6 +203,7 @@ def describe_file(path: str | os.PathLike) -> str:
 
 # --- what a loaded payload is --------------------------------------------------------------
 
+
 def _payload_problem(payload: Any) -> str | None:
     """What ``payload`` (from torch.load) is when it is not a checkpoint; None when it is."""
     if isinstance(payload, torch.jit.ScriptModule):
@@ -178,10 +218,13 @@ def _payload_problem(payload: Any) -> str | None:
     if "format" in payload:
         fmt = payload["format"]
         if not (type(fmt) is int and fmt == CHECKPOINT_FORMAT):
-            return (f"a checkpoint of format {_short_repr(fmt)}; this version reads format "
-                    f"{CHECKPOINT_FORMAT}")
-        missing = [key for key in ("config", "state_dict")
-                   if not isinstance(payload.get(key), Mapping)]
+            return (
+                f"a checkpoint of format {_short_repr(fmt)}; this version reads format "
+                f"{CHECKPOINT_FORMAT}"
+            )
+        missing = [
+            key for key in ("config", "state_dict") if not isinstance(payload.get(key), Mapping)
+        ]
         if missing:
             return f"a checkpoint of format {CHECKPOINT_FORMAT} without a {' or '.join(missing)}"
         return None
@@ -189,40 +232,48 @@ def _payload_problem(payload: Any) -> str | None:
         return "an empty dict, not a checkpoint"
     if all(isinstance(value, torch.Tensor) for value in payload.values()):
         names = ", ".join(str(key) for key in list(payload)[:2])
-        return (f"a bare state_dict ({_count(len(payload), 'tensor')}, e.g. {names}): it has "
-                "no model config")
+        return (
+            f"a bare state_dict ({_count(len(payload), 'tensor')}, e.g. {names}): it has "
+            "no model config"
+        )
     keys = [_short_repr(key) for key in list(payload)[:5]]
     more = f" and {len(payload) - len(keys)} more" if len(payload) > len(keys) else ""
     return f"a dict of {', '.join(keys)}{more}, not a checkpoint"
 
 
-def _state_dict_problem(expected: Mapping[str, torch.Tensor], given: Mapping[Any, Any]
-                        ) -> str | None:
+def _state_dict_problem(
+    expected: Mapping[str, torch.Tensor], given: Mapping[Any, Any]
+) -> str | None:
     """Why ``given`` does not fit a model whose own state_dict is ``expected``, or None."""
     missing = [key for key in expected if key not in given]
     unexpected = [key for key in given if key not in expected]
     if missing or unexpected:
-        parts = [f"{_count(len(keys), f'{kind} key')}, e.g. {keys[0]}"
-                 for kind, keys in (("missing", missing), ("unexpected", unexpected)) if keys]
+        parts = [
+            f"{_count(len(keys), f'{kind} key')}, e.g. {keys[0]}"
+            for kind, keys in (("missing", missing), ("unexpected", unexpected))
+            if keys
+        ]
         return "; ".join(parts)
     for key, tensor in expected.items():
         value = given[key]
         if not isinstance(value, torch.Tensor):
             return f"{key} is a {type(value).__name__}, not a tensor"
         if value.shape != tensor.shape:
-            return (f"{key} has shape {tuple(value.shape)}; the model needs "
-                    f"{tuple(tensor.shape)}")
+            return f"{key} has shape {tuple(value.shape)}; the model needs {tuple(tensor.shape)}"
     return None
 
 
 def _does_not_build(path: str | os.PathLike, reason: str) -> NotACheckpoint:
-    return NotACheckpoint(path, f"a ModelRobustness checkpoint whose model does not build "
-                                f"({reason})")
+    return NotACheckpoint(
+        path, f"a ModelRobustness checkpoint whose model does not build ({reason})"
+    )
 
 
 def _whole_model(class_name: str) -> str:
-    return (f"a whole pickled model ({class_name}, saved with torch.save(model)); save its "
-            "state_dict with this project's train stages instead")
+    return (
+        f"a whole pickled model ({class_name}, saved with torch.save(model)); save its "
+        "state_dict with this project's train stages instead"
+    )
 
 
 def _weights_only_load(path: Path, *, mmap: bool = False) -> Any:
@@ -233,6 +284,7 @@ def _weights_only_load(path: Path, *, mmap: bool = False) -> Any:
 
 
 # --- what a file is, without loading it -------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class _PickleScan:
@@ -311,11 +363,13 @@ def _describe_zip(path: Path) -> str:
             names = {info.filename for info in infos}
             prefixes = sorted({name.split("/", 1)[0] for name in names if "/" in name})
             for prefix in prefixes:
-                if (f"{prefix}/constants.pkl" in names
-                        and any(name.startswith(f"{prefix}/code/") for name in names)):
+                if f"{prefix}/constants.pkl" in names and any(
+                    name.startswith(f"{prefix}/code/") for name in names
+                ):
                     return _TORCHSCRIPT
-            data = next((info for info in infos
-                         if info.filename.split("/")[1:] == ["data.pkl"]), None)
+            data = next(
+                (info for info in infos if info.filename.split("/")[1:] == ["data.pkl"]), None
+            )
             if data is None:
                 return "a zip archive, not a PyTorch file"
             with archive.open(data) as member:
@@ -329,10 +383,14 @@ def _describe_zip(path: Path) -> str:
         payload = _weights_only_load(path, mmap=True)
     except _LOAD_ERRORS as exc:
         if scan.globals:
-            return (f"a PyTorch file that pickles {scan.needs()}, which "
-                    "torch.load(weights_only=True) refuses")
-        return (f"a PyTorch file that torch.load(weights_only=True) cannot read "
-                f"({type(exc).__name__}: damaged?)")
+            return (
+                f"a PyTorch file that pickles {scan.needs()}, which "
+                "torch.load(weights_only=True) refuses"
+            )
+        return (
+            f"a PyTorch file that torch.load(weights_only=True) cannot read "
+            f"({type(exc).__name__}: damaged?)"
+        )
     return _payload_problem(payload) or _A_CHECKPOINT
 
 
@@ -403,7 +461,7 @@ def _first_line(exc: BaseException) -> str:
     if len(lines) > 1 and lines[0].startswith("Error(s) in loading state_dict"):
         lines = lines[1:]
     text = lines[0] if lines else type(exc).__name__
-    return text if len(text) <= _REASON_CHARS else text[:_REASON_CHARS - 3] + "..."
+    return text if len(text) <= _REASON_CHARS else text[: _REASON_CHARS - 3] + "..."
 
 
 def _count(n: int, noun: str) -> str:

@@ -46,8 +46,11 @@ class ArchitectureConfig:
     def __post_init__(self) -> None:
         check_fields(self)
         if self.pretrained == "imagenet" and self.arch != "resnet18":
-            raise InvalidValue("pretrained", self.pretrained, "'none': ImageNet weights exist "
-                               "for the resnet18 architecture only")
+            raise InvalidValue(
+                "pretrained",
+                self.pretrained,
+                "'none': ImageNet weights exist for the resnet18 architecture only",
+            )
 
 
 @dataclass(frozen=True)
@@ -83,8 +86,9 @@ class Classifier(nn.Module):
         self.config = config
         self.normalize = Normalize(config.mean, config.std)
         if config.arch == "vgg_small":
-            self.backbone: nn.Module = VGGSmall(config.in_channels, config.num_classes,
-                                                config.width)
+            self.backbone: nn.Module = VGGSmall(
+                config.in_channels, config.num_classes, config.width
+            )
         else:
             self.backbone = resnet18_small(config.in_channels, config.num_classes)
 
@@ -98,7 +102,10 @@ def build_model(config: ModelConfig, *, pretrained: str = "none") -> Classifier:
     model = Classifier(config)
     if pretrained == "imagenet":
         if config.arch != "resnet18":
-            raise InvalidValue("pretrained", pretrained, "'none': ImageNet weights exist for "
-                               "the resnet18 architecture only")
+            raise InvalidValue(
+                "pretrained",
+                pretrained,
+                "'none': ImageNet weights exist for the resnet18 architecture only",
+            )
         load_imagenet_weights(model.backbone, imagenet_resnet18_state_dict())
     return model

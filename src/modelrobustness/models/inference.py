@@ -25,8 +25,7 @@ from torch import nn
 from torch.fx.experimental.optimization import fuse
 
 
-def inference_copy(model: nn.Module, *, device: torch.device | str | None = None
-                   ) -> nn.Module:
+def inference_copy(model: nn.Module, *, device: torch.device | str | None = None) -> nn.Module:
     """An eval-mode copy of ``model`` with batch norms folded into the convolutions before
     them and, on CPU, channels-last weights; ``model`` itself is not changed. Gradients
     with respect to the input flow through the copy as through ``model`` (attacks need

@@ -25,8 +25,11 @@ class Normalize(nn.Module):
 
 
 def _conv_bn_relu(cin: int, cout: int) -> list[nn.Module]:
-    return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
-            nn.ReLU(inplace=True)]
+    return [
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    ]
 
 
 class VGGSmall(nn.Module):
@@ -39,9 +42,15 @@ class VGGSmall(nn.Module):
         super().__init__()
         w = width
         self.features = nn.Sequential(
-            *_conv_bn_relu(in_channels, w), *_conv_bn_relu(w, w), nn.MaxPool2d(2),
-            *_conv_bn_relu(w, 2 * w), *_conv_bn_relu(2 * w, 2 * w), nn.MaxPool2d(2),
-            *_conv_bn_relu(2 * w, 4 * w), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+            *_conv_bn_relu(in_channels, w),
+            *_conv_bn_relu(w, w),
+            nn.MaxPool2d(2),
+            *_conv_bn_relu(w, 2 * w),
+            *_conv_bn_relu(2 * w, 2 * w),
+            nn.MaxPool2d(2),
+            *_conv_bn_relu(2 * w, 4 * w),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
         )
         self.classifier = nn.Linear(4 * w, num_classes)
 
@@ -82,7 +91,10 @@ def load_imagenet_weights(net: nn.Module, state: dict[str, torch.Tensor]) -> lis
     not fit ours: both keep their fresh initialisation. Returns the names not copied.
     """
     own = net.state_dict()
-    skipped = [k for k in state if k.startswith(("conv1.", "fc.")) or k not in own
-               or own[k].shape != state[k].shape]
+    skipped = [
+        k
+        for k in state
+        if k.startswith(("conv1.", "fc.")) or k not in own or own[k].shape != state[k].shape
+    ]
     net.load_state_dict({k: v for k, v in state.items() if k not in skipped}, strict=False)
     return skipped

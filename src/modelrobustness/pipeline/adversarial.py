@@ -47,13 +47,15 @@ ROLE = "adversarial"
 INITS: tuple[str, ...] = ("baseline", "scratch")
 FINE_TUNED_FROM = "baseline"
 _CONFIG_RULES = field_rules(AdversarialConfig)
-ADVERSARIAL_SECTION = Section({
-    **{name: rule for name, rule in _CONFIG_RULES.items() if name not in ("eps", "norm")},
-    "eps": Nullable(BUDGET),  # null: attack.pgd.eps
-    "val_samples": Integer(minimum=1),
-    "epochs": Nullable(Integer(minimum=1)),  # null: train.epochs
-    "init": OneOf(INITS),
-})
+ADVERSARIAL_SECTION = Section(
+    {
+        **{name: rule for name, rule in _CONFIG_RULES.items() if name not in ("eps", "norm")},
+        "eps": Nullable(BUDGET),  # null: attack.pgd.eps
+        "val_samples": Integer(minimum=1),
+        "epochs": Nullable(Integer(minimum=1)),  # null: train.epochs
+        "init": OneOf(INITS),
+    }
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,22 +80,37 @@ def adversarial_settings(params: Mapping[str, Any]) -> AdversarialSettings:
         fit = dataclasses.replace(fit, epochs=values["epochs"])
     epochs_key = "train.epochs" if values["epochs"] is None else "adversarial.epochs"
     if values["warmup_epochs"] >= fit.epochs:
-        raise params_error(InvalidValue(
-            "adversarial.warmup_epochs", values["warmup_epochs"],
-            f"below {epochs_key} = {fit.epochs} (the budget ramps up over the warm-up)"))
+        raise params_error(
+            InvalidValue(
+                "adversarial.warmup_epochs",
+                values["warmup_epochs"],
+                f"below {epochs_key} = {fit.epochs} (the budget ramps up over the warm-up)",
+            )
+        )
     eps, norm = pgd_threat(params, eps=values["eps"], eps_key="adversarial.eps")
     eps_key = "attack.pgd.eps" if values["eps"] is None else "adversarial.eps"
     fields = {name: values[name] for name in _CONFIG_RULES if name not in ("eps", "norm")}
     keys = {name: f"adversarial.{name}" for name in fields}
-    config = make_config(AdversarialConfig, {**fields, "eps": eps, "norm": norm},
-                         keys={**keys, "eps": eps_key, "norm": "attack.pgd.norm"})
-    return AdversarialSettings(config=config, val_samples=values["val_samples"], fit=fit,
-                               init=values["init"])
+    config = make_config(
+        AdversarialConfig,
+        {**fields, "eps": eps, "norm": norm},
+        keys={**keys, "eps": eps_key, "norm": "attack.pgd.norm"},
+    )
+    return AdversarialSettings(
+        config=config, val_samples=values["val_samples"], fit=fit, init=values["init"]
+    )
 
 
-def _robust_record(run: TrainedClassifier, *, settings: AdversarialSettings,
-                   val_images: int, test_x: torch.Tensor, test_y: torch.Tensor,
-                   run_seed: int, run_device: torch.device) -> dict[str, Any]:
+def _robust_record(
+    run: TrainedClassifier,
+    *,
+    settings: AdversarialSettings,
+    val_images: int,
+    test_x: torch.Tensor,
+    test_y: torch.Tensor,
+    run_seed: int,
+    run_device: torch.device,
+) -> dict[str, Any]:
     """What adversarial training adds to the training record: the method, the robust
     validation accuracy at the kept epoch, the test subset's clean and robust accuracy,
     and both overfitting diagnoses."""
@@ -101,20 +118,37 @@ def _robust_record(run: TrainedClassifier, *, settings: AdversarialSettings,
     history = run.fit.history
     kept = next(row for row in history if row["epoch"] == run.fit.best_epoch)
     test_x, test_y = test_x[:val_samples], test_y[:val_samples]
-    test = robust_accuracy(run.model, test_x, test_y, eps=config.eps, norm=config.norm,
-                           seed=run_seed, device=run_device)
+    test = robust_accuracy(
+        run.model,
+        test_x,
+        test_y,
+        eps=config.eps,
+        norm=config.norm,
+        seed=run_seed,
+        device=run_device,
+    )
     collapsed = collapsed_epochs(history)
     return {
-        "method": config.method, "init": settings.init, "eps": config.eps, "norm": config.norm,
-        "alpha": config.step_size, "steps": config.steps if config.method != "fgsm_rs"
-        else 1, "beta": config.beta if config.method == "trades" else None,
-        "warmup_epochs": config.warmup_epochs, "val_samples": val_samples,
-        "val_images": val_images, "test_images": len(test_x),
+        "method": config.method,
+        "init": settings.init,
+        "eps": config.eps,
+        "norm": config.norm,
+        "alpha": config.step_size,
+        "steps": config.steps if config.method != "fgsm_rs" else 1,
+        "beta": config.beta if config.method == "trades" else None,
+        "warmup_epochs": config.warmup_epochs,
+        "val_samples": val_samples,
+        "val_images": val_images,
+        "test_images": len(test_x),
         "selected_by": f"{ROBUST_KEY} (PGD-{PGD_STEPS})",
-        ROBUST_KEY: kept[ROBUST_KEY], FGSM_KEY: kept[FGSM_KEY], CLEAN_KEY: kept[CLEAN_KEY],
-        "test_subset_accuracy": test.clean, "test_robust_accuracy": test.pgd,
+        ROBUST_KEY: kept[ROBUST_KEY],
+        FGSM_KEY: kept[FGSM_KEY],
+        CLEAN_KEY: kept[CLEAN_KEY],
+        "test_subset_accuracy": test.clean,
+        "test_robust_accuracy": test.pgd,
         "test_fgsm_accuracy": test.fgsm,
-        "catastrophic_overfitting": bool(collapsed), "collapsed_epochs": collapsed,
+        "catastrophic_overfitting": bool(collapsed),
+        "collapsed_epochs": collapsed,
         "robust_overfitting_drop": kept[ROBUST_KEY] - history[-1][ROBUST_KEY],
         "guard_seconds": round(run.fit.score_seconds, 3),
     }
@@ -128,13 +162,35 @@ def main() -> None:
     run_seed, run_device = seed(params), device(params)
     val_x, val_y = load_split(paths.prepared, "val")
     test_x, test_y = load_split(paths.prepared, "test")
-    scorer = epoch_scorer(val_x[:val_samples], val_y[:val_samples], eps=config.eps,
-                          norm=config.norm, seed=run_seed, device=run_device)
-    initial = (load_trained(paths, FINE_TUNED_FROM, run_device)
-               if settings.init == FINE_TUNED_FROM else None)
-    run_training(ROLE, params, architecture=architecture_config(params), fit=settings.fit,
-                 initial=initial,
-                 perturb=perturbation(config), score_epoch=scorer, select=ROBUST_KEY,
-                 more_metrics=lambda run: _robust_record(
-                     run, settings=settings, val_images=len(val_x[:val_samples]),
-                     test_x=test_x, test_y=test_y, run_seed=run_seed, run_device=run_device))
+    scorer = epoch_scorer(
+        val_x[:val_samples],
+        val_y[:val_samples],
+        eps=config.eps,
+        norm=config.norm,
+        seed=run_seed,
+        device=run_device,
+    )
+    initial = (
+        load_trained(paths, FINE_TUNED_FROM, run_device)
+        if settings.init == FINE_TUNED_FROM
+        else None
+    )
+    run_training(
+        ROLE,
+        params,
+        architecture=architecture_config(params),
+        fit=settings.fit,
+        initial=initial,
+        perturb=perturbation(config),
+        score_epoch=scorer,
+        select=ROBUST_KEY,
+        more_metrics=lambda run: _robust_record(
+            run,
+            settings=settings,
+            val_images=len(val_x[:val_samples]),
+            test_x=test_x,
+            test_y=test_y,
+            run_seed=run_seed,
+            run_device=run_device,
+        ),
+    )

@@ -26,12 +26,16 @@ def autoattack_settings(params: Mapping[str, Any]) -> tuple[AutoAttackConfig, fl
 def main(model_name: str) -> None:
     params = load_params()
     config, eps, norm = autoattack_settings(params)
-    m = run_attack_stage(params, attack="autoattack", model_name=model_name,
-                         evaluate=functools.partial(evaluate_autoattack, config=config,
-                                                    eps=eps, norm=norm),
-                         curve_columns=["attack", "robust_accuracy"],
-                         title=f"AutoAttack ({config.version}) {norm} eps={eps:g} on "
-                               f"{model_name}")
+    m = run_attack_stage(
+        params,
+        attack="autoattack",
+        model_name=model_name,
+        evaluate=functools.partial(evaluate_autoattack, config=config, eps=eps, norm=norm),
+        curve_columns=["attack", "robust_accuracy"],
+        title=f"AutoAttack ({config.version}) {norm} eps={eps:g} on {model_name}",
+    )
     after = ", ".join(f"{k} {v:.4f}" for k, v in m["robust_accuracy_by_attack"].items())
-    print(f"autoattack@{model_name}: clean {m['clean_accuracy']:.4f}, robust "
-          f"{m['robust_accuracy']:.4f} (after {after}), {m['seconds']:.1f} s")
+    print(
+        f"autoattack@{model_name}: clean {m['clean_accuracy']:.4f}, robust "
+        f"{m['robust_accuracy']:.4f} (after {after}), {m['seconds']:.1f} s"
+    )

@@ -21,10 +21,16 @@ def pgd_config(params: Mapping[str, Any]) -> PGDConfig:
 def main(model_name: str) -> None:
     params = load_params()
     config = pgd_config(params)
-    m = run_attack_stage(params, attack="pgd", model_name=model_name,
-                         evaluate=functools.partial(evaluate_pgd, config=config),
-                         curve_columns=["eps", "robust_accuracy"],
-                         title=f"PGD {config.norm} eps={config.eps:g} on {model_name}")
+    m = run_attack_stage(
+        params,
+        attack="pgd",
+        model_name=model_name,
+        evaluate=functools.partial(evaluate_pgd, config=config),
+        curve_columns=["eps", "robust_accuracy"],
+        title=f"PGD {config.norm} eps={config.eps:g} on {model_name}",
+    )
     after = ", ".join(f"{k} {v:.4f}" for k, v in m["robust_accuracy_by_attack"].items())
-    print(f"pgd@{model_name}: clean {m['clean_accuracy']:.4f}, robust "
-          f"{m['robust_accuracy']:.4f} (after {after}), {m['seconds']:.1f} s")
+    print(
+        f"pgd@{model_name}: clean {m['clean_accuracy']:.4f}, robust "
+        f"{m['robust_accuracy']:.4f} (after {after}), {m['seconds']:.1f} s"
+    )

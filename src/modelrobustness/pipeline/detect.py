@@ -44,8 +44,10 @@ def detector_attack_config(params: Mapping[str, Any]) -> PGDConfig:
     (the adaptive attack is)."""
     config = pgd_config(params)
     if config.norm != "linf":
-        raise ParamsError(f"parameter attack.pgd.norm is {config.norm!r}; expected 'linf' "
-                          "for squeeze_detect (its adaptive attack is L-inf only)")
+        raise ParamsError(
+            f"parameter attack.pgd.norm is {config.norm!r}; expected 'linf' "
+            "for squeeze_detect (its adaptive attack is L-inf only)"
+        )
     return config
 
 
@@ -58,31 +60,54 @@ def main() -> None:
     test = load_split(paths.prepared, "test")
     adversarial = {name: read_successful(paths, name, DETECTOR_MODEL) for name in ATTACKS}
     outcome = evaluate_squeezing(
-        model, config=config, pgd_config=attack_config, val=load_split(paths.prepared, "val"),
-        test=test, adversarial=adversarial, attack_set=(test[0][:samples], test[1][:samples]),
-        seed=seed(params), batch_size=batch_size, device=run_device,
+        model,
+        config=config,
+        pgd_config=attack_config,
+        val=load_split(paths.prepared, "val"),
+        test=test,
+        adversarial=adversarial,
+        attack_set=(test[0][:samples], test[1][:samples]),
+        seed=seed(params),
+        batch_size=batch_size,
+        device=run_device,
     )
     # which checkpoint the detector was calibrated on: the command line uses it only there
-    m = {**outcome.metrics, "model": DETECTOR_MODEL,
-         "model_sha256": file_sha256(paths.model(DETECTOR_MODEL))}
+    m = {
+        **outcome.metrics,
+        "model": DETECTOR_MODEL,
+        "model_sha256": file_sha256(paths.model(DETECTOR_MODEL)),
+    }
     subsets = m.pop("selection_detection_rate", {})  # none: no selection ran
-    write_table(paths, "squeeze_detect_subsets",
-                [{"squeezers": name, "detection_rate": rate} for name, rate in subsets.items()],
-                ["squeezers", "detection_rate"])
-    write_table(paths, "squeeze_detect_squeezers",
-                [{"squeezer": name, "clean_accuracy": acc}
-                 for name, acc in m.pop("squeezed_accuracy").items()],
-                ["squeezer", "clean_accuracy"])
+    write_table(
+        paths,
+        "squeeze_detect_subsets",
+        [{"squeezers": name, "detection_rate": rate} for name, rate in subsets.items()],
+        ["squeezers", "detection_rate"],
+    )
+    write_table(
+        paths,
+        "squeeze_detect_squeezers",
+        [
+            {"squeezer": name, "clean_accuracy": acc}
+            for name, acc in m.pop("squeezed_accuracy").items()
+        ],
+        ["squeezer", "clean_accuracy"],
+    )
     write_metrics(paths, "squeeze_detect", m)
     for name, rows in outcome.roc.items():
         atomic_write_text(paths.roc(name), table_csv(rows, ["fpr", "tpr", "threshold"]))
-    atomic_write_text(paths.score_histogram,
-                      table_csv(score_histogram(outcome.scores), ["score", *outcome.scores]))
-    score_histogram_png(paths.scores_png, outcome.scores,
-                        thresholds={"calibrated": m["threshold"],
-                                    "fixed": m["fixed_threshold"]["threshold"]},
-                        title="Feature squeezing on the baseline: "
-                              + " + ".join(m["selected_squeezers"]))
-    print(f"squeeze_detect: squeezers {m['selected_squeezers']}, threshold {m['threshold']:.4f}, "
-          f"clean FPR {m['clean_false_positive_rate']:.4f}, detection {m['detection_rate']}, "
-          f"AUC {m['roc_auc']}, adaptive {m['adaptive']['adaptive']}")
+    atomic_write_text(
+        paths.score_histogram,
+        table_csv(score_histogram(outcome.scores), ["score", *outcome.scores]),
+    )
+    score_histogram_png(
+        paths.scores_png,
+        outcome.scores,
+        thresholds={"calibrated": m["threshold"], "fixed": m["fixed_threshold"]["threshold"]},
+        title="Feature squeezing on the baseline: " + " + ".join(m["selected_squeezers"]),
+    )
+    print(
+        f"squeeze_detect: squeezers {m['selected_squeezers']}, threshold {m['threshold']:.4f}, "
+        f"clean FPR {m['clean_false_positive_rate']:.4f}, detection {m['detection_rate']}, "
+        f"AUC {m['roc_auc']}, adaptive {m['adaptive']['adaptive']}"
+    )

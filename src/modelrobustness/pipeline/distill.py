@@ -24,10 +24,12 @@ from .params import (
 from .paths import ProjectPaths
 from .train import run_training
 
-DISTILL_SECTION = Section({
-    "temperature": Number(low=0.0, closed_low=False),
-    "model": config_section(ArchitectureConfig, optional=True, nullable=True),  # overrides
-})
+DISTILL_SECTION = Section(
+    {
+        "temperature": Number(low=0.0, closed_low=False),
+        "model": config_section(ArchitectureConfig, optional=True, nullable=True),  # overrides
+    }
+)
 
 
 def temperature(params: Mapping[str, Any]) -> float:
@@ -44,9 +46,13 @@ def train_teacher() -> None:
     """Stage ``train_teacher``: cross-entropy of softmax(logits / T)."""
     params = load_params()
     t = temperature(params)
-    run_training("teacher", params, architecture=distilled_architecture(params),
-                 loss_fn=functools.partial(temperature_cross_entropy, temperature=t),
-                 extra_metrics={"temperature": t})
+    run_training(
+        "teacher",
+        params,
+        architecture=distilled_architecture(params),
+        loss_fn=functools.partial(temperature_cross_entropy, temperature=t),
+        extra_metrics={"temperature": t},
+    )
 
 
 def train_student() -> None:
@@ -57,7 +63,12 @@ def train_student() -> None:
     train_x, _ = load_split(paths.prepared, "train")
     targets = soft_labels(teacher, train_x, temperature=t, device=run_device)
     test_x, _ = load_split(paths.prepared, "test")
-    run_training("student", params, architecture=distilled_architecture(params),
-                 loss_fn=functools.partial(soft_cross_entropy, temperature=t),
-                 train_targets=targets, extra_metrics={"temperature": t},
-                 teacher_predictions=predict_labels(teacher, test_x, device=run_device))
+    run_training(
+        "student",
+        params,
+        architecture=distilled_architecture(params),
+        loss_fn=functools.partial(soft_cross_entropy, temperature=t),
+        train_targets=targets,
+        extra_metrics={"temperature": t},
+        teacher_predictions=predict_labels(teacher, test_x, device=run_device),
+    )

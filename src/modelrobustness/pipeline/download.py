@@ -42,13 +42,17 @@ def download_settings(params: Mapping[str, Any], root: Path = Path(".")) -> dict
     if values["source"] == "folder":
         path = values["path"]
         if path is None:
-            raise ParamsError("parameter data.path is None; expected a raw-img folder or the "
-                              "Kaggle animals10 .zip when data.source is 'folder'")
+            raise ParamsError(
+                "parameter data.path is None; expected a raw-img folder or the "
+                "Kaggle animals10 .zip when data.source is 'folder'"
+            )
         target = root / path
         if not (target.is_dir() or (target.is_file() and target.suffix.lower() == ".zip")):
-            raise ParamsError(f"parameter data.path is {path!r}; expected an existing folder "
-                              f"or .zip file (data.source 'folder'; {target} "
-                              f"{'is not a .zip' if target.is_file() else 'does not exist'})")
+            raise ParamsError(
+                f"parameter data.path is {path!r}; expected an existing folder "
+                f"or .zip file (data.source 'folder'; {target} "
+                f"{'is not a .zip' if target.is_file() else 'does not exist'})"
+            )
     values["max_pixels"] = _pixel_limit(values)
     return values
 
@@ -58,20 +62,28 @@ def main() -> None:
     settings = download_settings(params)
     source, path, classes = settings["source"], settings["path"], settings["classes"]
     try:
-        report, class_names = download(source, paths.raw, path=path, classes=classes,
-                                       max_pixels=settings["max_pixels"])
+        report, class_names = download(
+            source, paths.raw, path=path, classes=classes, max_pixels=settings["max_pixels"]
+        )
     except InvalidValue as exc:  # the library names its argument: name the key
         raise params_error(exc, f"data.{exc.name}") from None
     except DownloadError as exc:  # the library speaks of its arguments: name the keys
-        raise DownloadError(f"{exc} (params.yaml: data.source {source!r}, data.path "
-                            f"{path!r}, data.classes {classes!r})") from None
+        raise DownloadError(
+            f"{exc} (params.yaml: data.source {source!r}, data.path "
+            f"{path!r}, data.classes {classes!r})"
+        ) from None
     write_skipped_csv(report, paths.download_skipped)
     metrics = {**report.metrics(class_names), "source": source}
     per_class = metrics.pop("per_class")
     metrics.pop("class_names")  # the table below lists them
-    write_table(paths, "download_classes",
-                [{"class": name, "images": n} for name, n in per_class.items()],
-                ["class", "images"])
+    write_table(
+        paths,
+        "download_classes",
+        [{"class": name, "images": n} for name, n in per_class.items()],
+        ["class", "images"],
+    )
     write_metrics(paths, "download", metrics)
-    print(f"download: {metrics['images']} images in {metrics['classes']} classes, "
-          f"{metrics['skipped']} skipped {metrics['skipped_by_reason']}")
+    print(
+        f"download: {metrics['images']} images in {metrics['classes']} classes, "
+        f"{metrics['skipped']} skipped {metrics['skipped_by_reason']}"
+    )

@@ -6,6 +6,7 @@ nothing."""
 
 from __future__ import annotations
 
+import errno
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -16,14 +17,62 @@ from ..utils.errors import UserError
 USER_ERROR_STATUS = 2
 
 
+# exit status of a stage stopped by Ctrl-C (the shell's 128 + SIGINT)
+INTERRUPTED_STATUS = 130
+# what the system refused, by errno: (what the stage could not do, what to do about it)
+REFUSALS = {
+    errno.ENOSPC: ("write", "free some disk space"),
+    errno.EDQUOT: ("write", "free some space within your disk quota"),
+    errno.EROFS: (
+        "write",
+        "the file system is mounted read-only: run the pipeline on a writable one",
+    ),
+    errno.EACCES: (
+        "access",
+        "give this user permission to read and write it (chmod u+rw, or run as its owner)",
+    ),
+    errno.EPERM: (
+        "access",
+        "give this user permission to read and write it (chmod u+rw, or run as its owner)",
+    ),
+}
+KEPT = "the outputs of the last successful run are kept"
+
+
+def _fail(name: str, message: str, status: int) -> None:
+    message = message.replace("\n", "\n  ")
+    print(f"{name}: error: {message}", file=sys.stderr)
+    sys.exit(status)
+
+
 def run_stage(name: str, main: Callable[..., Any], *args: str) -> None:
-    """``main(*args)`` for the stage ``name``; a :class:`UserError` or a missing file is
-    printed as ``<name>: error: ...`` and exits with :data:`USER_ERROR_STATUS`."""
+    """``main(*args)`` for the stage ``name``; a :class:`UserError` or a missing file, a
+    write the system refused (disk full, read-only or foreign folder) and Ctrl-C each end it
+    with one message on standard error, never a traceback. Outputs are written atomically,
+    so none is left half-written."""
     try:
         main(*args)
     except (UserError, FileNotFoundError) as exc:
-        message = str(exc).replace("\n", "\n  ")
-        print(f"{name}: error: {message}\n{name}: nothing was written; the outputs of the last "
-              "successful run are kept. `modelrobustness check-params` checks the whole "
-              "params.yaml at once.", file=sys.stderr)
-        sys.exit(USER_ERROR_STATUS)
+        _fail(
+            name,
+            f"{exc}\n{name}: nothing was written; {KEPT}. `modelrobustness "
+            "check-params` checks the whole params.yaml at once.",
+            USER_ERROR_STATUS,
+        )
+    except OSError as exc:
+        if exc.errno not in REFUSALS:
+            raise
+        verb, advice = REFUSALS[exc.errno]
+        _fail(
+            name,
+            f"cannot {verb} {exc.filename or 'a file'}: {exc.strerror}; {advice}, "
+            f"then rerun `dvc repro`.\n{name}: nothing was left half-written; {KEPT}.",
+            USER_ERROR_STATUS,
+        )
+    except KeyboardInterrupt:
+        _fail(
+            name,
+            f"interrupted (Ctrl-C); nothing was left half-written and {KEPT}. A "
+            "training stage continues from its last finished epoch at the next `dvc repro`.",
+            INTERRUPTED_STATUS,
+        )

@@ -23,10 +23,17 @@ from .artifacts.models import load_trained
 from .paths import ProjectPaths
 
 STAGE_METRICS: tuple[str, ...] = (
-    "download", "split", "train_baseline", "train_teacher", "train_student",
+    "download",
+    "split",
+    "train_baseline",
+    "train_teacher",
+    "train_student",
     "train_adversarial",
-    *(f"attack_{attack}_{model}" for attack in ("pgd", "autoattack", "ddn")
-      for model in ATTACKED_MODELS),
+    *(
+        f"attack_{attack}_{model}"
+        for attack in ("pgd", "autoattack", "ddn")
+        for model in ATTACKED_MODELS
+    ),
     "squeeze_detect",
 )
 # (caption, attack, model) of the example grids the report shows
@@ -51,35 +58,45 @@ def report_data(paths: ProjectPaths) -> ReportData:
     return ReportData(
         pgd_curves={m: pd.read_csv(paths.attack_curve("pgd", m)) for m in ATTACKED_MODELS},
         l2_curves={m: pd.read_csv(paths.attack_curve("ddn", m)) for m in ATTACKED_MODELS},
-        roc={a: pd.read_csv(paths.roc(a)) for a in ("pgd", "ddn")
-             if paths.roc(a).is_file()},  # no file: no successful adversarial examples
+        roc={
+            a: pd.read_csv(paths.roc(a)) for a in ("pgd", "ddn") if paths.roc(a).is_file()
+        },  # no file: no successful adversarial examples
         confusion={m: _confusion_pairs(paths, m) for m in ATTACKED_MODELS},
         class_names=load_class_names(paths.prepared),
         detector_scores=paths.scores_png,
-        examples=[(caption, f"examples_{attack}_{model}.png", paths.examples(attack, model))
-                  for caption, attack, model in EXAMPLES],
+        examples=[
+            (caption, f"examples_{attack}_{model}.png", paths.examples(attack, model))
+            for caption, attack, model in EXAMPLES
+        ],
     )
 
 
 def pgd_curves(frames: Mapping[str, pd.DataFrame]) -> dict[str, dict[str, float]]:
     """Each model's PGD robustness curve (``ReportData.pgd_curves``) as
     ``{eps as text: robust accuracy}``."""
-    return {m: {f"{row.eps:g}": float(row.robust_accuracy) for row in frame.itertuples()}
-            for m, frame in frames.items()}
+    return {
+        m: {f"{row.eps:g}": float(row.robust_accuracy) for row in frame.itertuples()}
+        for m, frame in frames.items()
+    }
 
 
-def combined_robustness(paths: ProjectPaths, stage: Mapping[str, dict[str, Any]],
-                        model: str) -> dict[str, Any]:
+def combined_robustness(
+    paths: ProjectPaths, stage: Mapping[str, dict[str, Any]], model: str
+) -> dict[str, Any]:
     """The per-sample worst case over PGD's losses and the AutoAttack ensemble on
     ``model``, and the gradient-masking checks (:func:`~..evaluation.checks.combine`)."""
     try:
-        return combine(pgd=read_adversarial(paths, "pgd", model),
-                       pgd_record=stage[f"attack_pgd_{model}"],
-                       autoattack=read_adversarial(paths, "autoattack", model),
-                       autoattack_record=stage[f"attack_autoattack_{model}"])
+        return combine(
+            pgd=read_adversarial(paths, "pgd", model),
+            pgd_record=stage[f"attack_pgd_{model}"],
+            autoattack=read_adversarial(paths, "autoattack", model),
+            autoattack_record=stage[f"attack_autoattack_{model}"],
+        )
     except InvalidValue:
-        raise ValueError(f"attack_pgd@{model} and attack_autoattack@{model} attacked "
-                         "different images: rerun both (`dvc repro`)") from None
+        raise ValueError(
+            f"attack_pgd@{model} and attack_autoattack@{model} attacked "
+            "different images: rerun both (`dvc repro`)"
+        ) from None
 
 
 def main() -> None:
@@ -87,16 +104,23 @@ def main() -> None:
     start = time.perf_counter()
     x, y = load_split(paths.prepared, "test")
     # on the CPU whatever `device` says: cheap, and CUDA's backward is not deterministic
-    lipschitz = {m: lipschitz_estimates(load_trained(paths, m, "cpu"), x, y)
-                 for m in ATTACKED_MODELS}
+    lipschitz = {
+        m: lipschitz_estimates(load_trained(paths, m, "cpu"), x, y) for m in ATTACKED_MODELS
+    }
     data = report_data(paths)
     stage = read_all(paths, STAGE_METRICS)
     combined = {m: combined_robustness(paths, stage, m) for m in ATTACKED_MODELS}
     summary = build_summary(stage, lipschitz, pgd_curves(data.pgd_curves), combined)
-    write_report(summary, data, out_dir=paths.reports,
-                 extra_files={paths.summary.name: json_text(summary)})
-    write_metrics(paths, "evaluate",
-                  {**headline(summary), "seconds": round(time.perf_counter() - start, 3)})
-    print("evaluate: wrote metrics/evaluate.json and reports/robustness.md; Lipschitz "
-          + ", ".join(f"{m} bound {v['lipschitz_upper_bound']:.3g} local "
-                      f"{v['local_lipschitz']:.3g}" for m, v in lipschitz.items()))
+    write_report(
+        summary, data, out_dir=paths.reports, extra_files={paths.summary.name: json_text(summary)}
+    )
+    write_metrics(
+        paths, "evaluate", {**headline(summary), "seconds": round(time.perf_counter() - start, 3)}
+    )
+    print(
+        "evaluate: wrote metrics/evaluate.json and reports/robustness.md; Lipschitz "
+        + ", ".join(
+            f"{m} bound {v['lipschitz_upper_bound']:.3g} local {v['local_lipschitz']:.3g}"
+            for m, v in lipschitz.items()
+        )
+    )

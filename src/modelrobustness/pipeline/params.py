@@ -69,8 +69,7 @@ def load_params(path: str | os.PathLike = "params.yaml") -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise ParamsError(f"{path} is not UTF-8 text ({exc.reason})") from None
     if not isinstance(params, dict):
-        raise ParamsError(f"{path}: expected a mapping of parameters, got "
-                          f"{type(params).__name__}")
+        raise ParamsError(f"{path}: expected a mapping of parameters, got {type(params).__name__}")
     return params
 
 
@@ -131,12 +130,16 @@ def validate(schema: Section, value: Any, key: str = "") -> tuple[dict[str, Any]
     if value is None and schema.nullable:
         value = {}
     if not isinstance(value, Mapping):
-        return {}, [not_a_section(key, value) if key else
-                    "params.yaml: expected a mapping of parameters"]
+        return {}, [
+            not_a_section(key, value) if key else "params.yaml: expected a mapping of parameters"
+        ]
     values: dict[str, Any] = {}
-    errors = [f"unknown parameter {_join(key, str(name))}; {key or 'params.yaml'} knows "
-              + ", ".join(schema.keys)
-              for name in value if name not in schema.keys]
+    errors = [
+        f"unknown parameter {_join(key, str(name))}; {key or 'params.yaml'} knows "
+        + ", ".join(schema.keys)
+        for name in value
+        if name not in schema.keys
+    ]
     for name, rule in schema.keys.items():
         full = _join(key, name)
         if name not in value:
@@ -167,8 +170,7 @@ def checked_section(params: Mapping[str, Any], key: str, schema: Section) -> dic
     return values
 
 
-def checked_keys(params: Mapping[str, Any], key: str, rules: Mapping[str, Rule]
-                 ) -> dict[str, Any]:
+def checked_keys(params: Mapping[str, Any], key: str, rules: Mapping[str, Rule]) -> dict[str, Any]:
     """The checked values of some keys of the section at ``key`` (the section may hold
     others, owned by other stages)."""
     section = get(params, key)
@@ -191,12 +193,20 @@ def checked(params: Mapping[str, Any], key: str, rule: Rule) -> Any:
 
 def _parameters(cls: type) -> dict[str, dataclasses.Field]:
     """The fields of a config that params set: those without a library default."""
-    return {f.name: f for f in dataclasses.fields(cls)
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+    return {
+        f.name: f
+        for f in dataclasses.fields(cls)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    }
 
 
-def config_section(cls: type, *, nested: Mapping[str, tuple[str, ...]] | None = None,
-                   optional: bool = False, nullable: bool = False) -> Section:
+def config_section(
+    cls: type,
+    *,
+    nested: Mapping[str, tuple[str, ...]] | None = None,
+    optional: bool = False,
+    nullable: bool = False,
+) -> Section:
     """The schema of a section that builds the config ``cls``: its parameter fields' rules,
     those in ``nested`` grouped in sub-sections (``{"augment": ("crop_padding", "flip")}``
     for ``train.augment``, where null counts as empty)."""
@@ -212,8 +222,7 @@ def config_section(cls: type, *, nested: Mapping[str, tuple[str, ...]] | None = 
     return Section(keys, optional=optional, nullable=nullable)
 
 
-def make_config(cls: type[Config], values: Mapping[str, Any], *,
-                keys: Mapping[str, str]) -> Config:
+def make_config(cls: type[Config], values: Mapping[str, Any], *, keys: Mapping[str, str]) -> Config:
     """``cls(**values)`` for a frozen config dataclass, with errors that name params keys.
 
     ``keys`` maps each field to its params key. Every field without a library default must
@@ -231,9 +240,14 @@ def make_config(cls: type[Config], values: Mapping[str, Any], *,
         raise params_error(exc, key) from None
 
 
-def section_config(cls: type[Config], params: Mapping[str, Any], key: str, *,
-                   nested: Mapping[str, tuple[str, ...]] | None = None,
-                   overrides: str | None = None) -> Config:
+def section_config(
+    cls: type[Config],
+    params: Mapping[str, Any],
+    key: str,
+    *,
+    nested: Mapping[str, tuple[str, ...]] | None = None,
+    overrides: str | None = None,
+) -> Config:
     """The config ``cls`` made from the section at ``key`` (schema: :func:`config_section`).
 
     ``overrides`` names another section whose keys replace the section's (``distill.model``
@@ -247,8 +261,9 @@ def section_config(cls: type[Config], params: Mapping[str, Any], key: str, *,
         else:
             flat[name], keys[name] = value, f"{key}.{name}"
     if overrides is not None:
-        changes = checked_section(params, overrides,
-                                  config_section(cls, optional=True, nullable=True))
+        changes = checked_section(
+            params, overrides, config_section(cls, optional=True, nullable=True)
+        )
         for name, value in changes.items():
             flat[name], keys[name] = value, f"{overrides}.{name}"
     return make_config(cls, flat, keys=keys)

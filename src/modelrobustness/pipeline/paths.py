@@ -8,8 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # The curve file of each attack stage, under its plots folder.
-CURVE_FILES = {"pgd": "robustness_curve.csv", "ddn": "accuracy_vs_l2.csv",
-               "autoattack": "robust_accuracy_by_attack.csv"}
+CURVE_FILES = {
+    "pgd": "robustness_curve.csv",
+    "ddn": "accuracy_vs_l2.csv",
+    "autoattack": "robust_accuracy_by_attack.csv",
+}
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,11 @@ class ProjectPaths:
 
     def model(self, role: str) -> Path:
         return self.root / "models" / f"{role}.pt"
+
+    def checkpoint(self, role: str) -> Path:
+        """``.checkpoints/train_<role>.pt``: the per-epoch checkpoint of a training stage
+        (ignored by git and DVC; removed when the stage finishes)."""
+        return self.root / ".checkpoints" / f"train_{role}.pt"
 
     def plots(self, name: str) -> Path:
         """A stage's plot folder (DVCLive's folder for the training stages)."""

@@ -27,29 +27,45 @@ from . import (
 )
 from .params import ATTACK_KEYS, ParamsError, Section, attack_samples, device, seed, validate
 
-PARAMS_SCHEMA = Section({
-    "seed": SEED,
-    "device": DEVICE_NAME,
-    "data": Section({**download.DATA_KEYS, **split.DATA_KEYS}),
-    "split": split.SPLIT_SECTION,
-    "model": train.MODEL_SECTION,
-    "train": train.TRAIN_SECTION,
-    "attack": Section({**ATTACK_KEYS, "pgd": attack_pgd.PGD_SECTION,
-                       "autoattack": attack_autoattack.AUTOATTACK_SECTION,
-                       "ddn": attack_ddn.DDN_SECTION}),
-    "distill": distill.DISTILL_SECTION,
-    "adversarial": adversarial.ADVERSARIAL_SECTION,
-    "squeeze": detect.SQUEEZE_SECTION,
-})
+PARAMS_SCHEMA = Section(
+    {
+        "seed": SEED,
+        "device": DEVICE_NAME,
+        "data": Section({**download.DATA_KEYS, **split.DATA_KEYS}),
+        "split": split.SPLIT_SECTION,
+        "model": train.MODEL_SECTION,
+        "train": train.TRAIN_SECTION,
+        "attack": Section(
+            {
+                **ATTACK_KEYS,
+                "pgd": attack_pgd.PGD_SECTION,
+                "autoattack": attack_autoattack.AUTOATTACK_SECTION,
+                "ddn": attack_ddn.DDN_SECTION,
+            }
+        ),
+        "distill": distill.DISTILL_SECTION,
+        "adversarial": adversarial.ADVERSARIAL_SECTION,
+        "squeeze": detect.SQUEEZE_SECTION,
+    }
+)
 
 # Every adapter a stage calls: they add the rules across keys (ImageNet weights for resnet18
 # only, val + test fractions below 1, an L-inf budget at most 1, an existing data.path, the
 # detector's L-inf attack, a device this machine has).
 ADAPTERS: tuple[Callable[[Mapping[str, Any]], Any], ...] = (
-    seed, split.split_config, train.architecture_config, train.fit_config,
-    distill.distilled_architecture, distill.temperature, attack_samples,
-    attack_pgd.pgd_config, attack_autoattack.autoattack_settings, attack_ddn.ddn_config,
-    detect.squeeze_config, detect.detector_attack_config, adversarial.adversarial_settings,
+    seed,
+    split.split_config,
+    train.architecture_config,
+    train.fit_config,
+    distill.distilled_architecture,
+    distill.temperature,
+    attack_samples,
+    attack_pgd.pgd_config,
+    attack_autoattack.autoattack_settings,
+    attack_ddn.ddn_config,
+    detect.squeeze_config,
+    detect.detector_attack_config,
+    adversarial.adversarial_settings,
     device,
 )
 

@@ -14,8 +14,9 @@ from .params import checked_keys, params_error
 PGD_THREAT_KEYS = {"eps": BUDGET, "norm": OneOf(NORMS)}
 
 
-def pgd_threat(params: Mapping[str, Any], *, eps: float | None = None,
-               eps_key: str | None = None) -> tuple[float, str]:
+def pgd_threat(
+    params: Mapping[str, Any], *, eps: float | None = None, eps_key: str | None = None
+) -> tuple[float, str]:
     """(budget, norm): ``attack.pgd.eps`` unless ``eps`` (read from ``eps_key``) is given,
     and ``attack.pgd.norm``. An L-inf budget above 1 is an error naming the key that set
     it."""

@@ -26,8 +26,13 @@ def epoch_logger(live: Live) -> EpochCallback:
     return log
 
 
-def log_confusion(live: Live, labels: torch.Tensor, predictions: torch.Tensor,
-                  class_names: Sequence[str], name: str = "confusion_matrix.json") -> None:
+def log_confusion(
+    live: Live,
+    labels: torch.Tensor,
+    predictions: torch.Tensor,
+    class_names: Sequence[str],
+    name: str = "confusion_matrix.json",
+) -> None:
     """Write the confusion-matrix data (DVC's ``confusion`` template) with class names."""
     actual = [class_names[int(i)] for i in labels]
     predicted = [class_names[int(i)] for i in predictions]

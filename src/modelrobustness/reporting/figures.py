@@ -38,9 +38,18 @@ def _as_image(t: torch.Tensor):
     return array[0] if array.shape[0] == 1 else array.transpose(1, 2, 0)
 
 
-def example_grid(path: str | os.PathLike, x: torch.Tensor, x_adv: torch.Tensor,
-                 labels: torch.Tensor, clean_pred: torch.Tensor, adv_pred: torch.Tensor,
-                 class_names: Sequence[str], *, title: str, rows: int = 6) -> None:
+def example_grid(
+    path: str | os.PathLike,
+    x: torch.Tensor,
+    x_adv: torch.Tensor,
+    labels: torch.Tensor,
+    clean_pred: torch.Tensor,
+    adv_pred: torch.Tensor,
+    class_names: Sequence[str],
+    *,
+    title: str,
+    rows: int = 6,
+) -> None:
     """A PNG with one row per example: clean | perturbation (amplified) | adversarial.
 
     The perturbation is shown as 0.5 + delta / (2 max|delta|), so grey means unchanged.
@@ -52,19 +61,33 @@ def example_grid(path: str | os.PathLike, x: torch.Tensor, x_adv: torch.Tensor,
     cmap = "gray" if gray else None
     height = 2.2 * rows + 0.4  # 0.4 in for the suptitle
     # a fixed layout: tight_layout measures all 3 x rows titles and costs a second
-    fig, axes = plt.subplots(rows, 3, figsize=(6.6, height), squeeze=False,
-                             gridspec_kw={"left": 0.02, "right": 0.98, "bottom": 0.01,
-                                          "top": 1 - 0.75 / height, "wspace": 0.1,
-                                          "hspace": 0.45})
+    fig, axes = plt.subplots(
+        rows,
+        3,
+        figsize=(6.6, height),
+        squeeze=False,
+        gridspec_kw={
+            "left": 0.02,
+            "right": 0.98,
+            "bottom": 0.01,
+            "top": 1 - 0.75 / height,
+            "wspace": 0.1,
+            "hspace": 0.45,
+        },
+    )
     for r in range(rows):
         delta = x_adv[r] - x[r]
         scale = float(delta.abs().max())
         shown = 0.5 + delta / (2 * scale) if scale > 0 else torch.full_like(delta, 0.5)
         panels = [
-            (x[r], f"clean: {class_names[int(clean_pred[r])]}\n"
-                   f"(true {class_names[int(labels[r])]})"),
-            (shown, f"perturbation\nLinf {float(delta.abs().max()):.3f}, "
-                    f"L2 {float(delta.norm()):.3f}"),
+            (
+                x[r],
+                f"clean: {class_names[int(clean_pred[r])]}\n(true {class_names[int(labels[r])]})",
+            ),
+            (
+                shown,
+                f"perturbation\nLinf {float(delta.abs().max()):.3f}, L2 {float(delta.norm()):.3f}",
+            ),
             (x_adv[r], f"adversarial: {class_names[int(adv_pred[r])]}"),
         ]
         for c, (image, text) in enumerate(panels):
@@ -95,18 +118,28 @@ def score_histogram(scores: dict[str, torch.Tensor], *, bins: int = 40) -> list[
     return rows
 
 
-def score_histogram_png(path: str | os.PathLike, scores: dict[str, torch.Tensor], *,
-                        thresholds: dict[str, float], title: str) -> None:
+def score_histogram_png(
+    path: str | os.PathLike,
+    scores: dict[str, torch.Tensor],
+    *,
+    thresholds: dict[str, float],
+    title: str,
+) -> None:
     """Overlaid histograms of detector scores with the thresholds as vertical lines."""
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     bins = torch.linspace(0, 2, 41).numpy()
     for name, values in scores.items():
         if len(values):
-            ax.hist(values.numpy(), bins=bins, alpha=0.5, density=True,
-                    label=f"{name} ({len(values)})")
+            ax.hist(
+                values.numpy(), bins=bins, alpha=0.5, density=True, label=f"{name} ({len(values)})"
+            )
     for name, value in thresholds.items():
-        ax.axvline(value, linestyle="--", color="black" if "calibrated" in name else "grey",
-                   label=f"{name} {value:.3f}")
+        ax.axvline(
+            value,
+            linestyle="--",
+            color="black" if "calibrated" in name else "grey",
+            label=f"{name} {value:.3f}",
+        )
     ax.set_xlabel("detector score (max L1 distance of softmax outputs)")
     ax.set_ylabel("density")
     ax.set_title(title, fontsize=10)
@@ -115,22 +148,30 @@ def score_histogram_png(path: str | os.PathLike, scores: dict[str, torch.Tensor]
     save_figure(fig, path)
 
 
-MODEL_STYLES = {"baseline": {"color": "tab:blue", "marker": "o"},
-                "student": {"color": "tab:orange", "marker": "s"},
-                "adversarial": {"color": "tab:green", "marker": "^"}}
+MODEL_STYLES = {
+    "baseline": {"color": "tab:blue", "marker": "o"},
+    "student": {"color": "tab:orange", "marker": "s"},
+    "adversarial": {"color": "tab:green", "marker": "^"},
+}
 
 
-def robustness_curves_png(path: str | os.PathLike, *,
-                          pgd_curves: Mapping[str, pd.DataFrame],
-                          l2_curves: Mapping[str, pd.DataFrame],
-                          pgd_norm: str, pgd_title: str, ddn_title: str) -> None:
+def robustness_curves_png(
+    path: str | os.PathLike,
+    *,
+    pgd_curves: Mapping[str, pd.DataFrame],
+    l2_curves: Mapping[str, pd.DataFrame],
+    pgd_norm: str,
+    pgd_title: str,
+    ddn_title: str,
+) -> None:
     """Two panels: PGD robust accuracy against eps (columns ``eps``, ``robust_accuracy``)
     and accuracy under an L2 budget from DDN's minimal perturbations (``l2``,
     ``accuracy``), one line per model."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
     for model, curve in pgd_curves.items():
-        left.plot(curve["eps"], curve["robust_accuracy"], label=model,
-                  **MODEL_STYLES.get(model, {}))
+        left.plot(
+            curve["eps"], curve["robust_accuracy"], label=model, **MODEL_STYLES.get(model, {})
+        )
     left.set_xlabel(f"eps ({'L-inf' if pgd_norm == 'linf' else 'L2'}, [0, 1] pixel units)")
     left.set_ylabel("robust accuracy")
     left.set_title(pgd_title, fontsize=10)
@@ -145,8 +186,13 @@ def robustness_curves_png(path: str | os.PathLike, *,
     for model, curve in l2_curves.items():
         standing = curve.loc[curve["l2"] <= x_max, "accuracy"].iloc[-1]
         label = model if standing == 0 else f"{model} ({standing:.2f} left at {x_max:.2f})"
-        right.step(curve["l2"], curve["accuracy"], where="post", label=label,
-                   color=MODEL_STYLES.get(model, {}).get("color"))
+        right.step(
+            curve["l2"],
+            curve["accuracy"],
+            where="post",
+            label=label,
+            color=MODEL_STYLES.get(model, {}).get("color"),
+        )
     right.set_xlim(0, x_max)
     right.set_xlabel("L2 budget ([0, 1] pixel units)")
     right.set_ylabel("accuracy")
@@ -159,26 +205,42 @@ def robustness_curves_png(path: str | os.PathLike, *,
     save_figure(fig, path)
 
 
-def roc_png(path: str | os.PathLike, *, roc: Mapping[str, pd.DataFrame],
-            auc: Mapping[str, float],
-            operating_points: Mapping[str, Mapping[str, tuple[float, float | None]]],
-            title: str) -> None:
+def roc_png(
+    path: str | os.PathLike,
+    *,
+    roc: Mapping[str, pd.DataFrame],
+    auc: Mapping[str, float],
+    operating_points: Mapping[str, Mapping[str, tuple[float, float | None]]],
+    title: str,
+) -> None:
     """ROC curves of the detector per attack (columns ``fpr``, ``tpr``), with each
     threshold's operating point ``{threshold_name: {attack: (fpr, tpr)}}`` marked."""
     fig, ax = plt.subplots(figsize=(5.2, 4.4))
     colors = {"pgd": "tab:red", "ddn": "tab:purple"}
     for attack, curve in roc.items():
-        ax.plot(curve["fpr"], curve["tpr"], color=colors.get(attack),
-                label=f"{attack.upper()} (AUC {auc[attack]:.3f})" if auc.get(attack) is not None
-                else attack.upper())
+        ax.plot(
+            curve["fpr"],
+            curve["tpr"],
+            color=colors.get(attack),
+            label=f"{attack.upper()} (AUC {auc[attack]:.3f})"
+            if auc.get(attack) is not None
+            else attack.upper(),
+        )
     markers = iter(["o", "^", "s", "D"])
     for name, points in operating_points.items():
         marker = next(markers)
         for attack, (fpr, tpr) in points.items():
             if tpr is None:  # no successful adversarial examples of that attack
                 continue
-            ax.plot([fpr], [tpr], marker=marker, linestyle="none", color=colors.get(attack),
-                    markeredgecolor="black", label=f"{name}, {attack.upper()}")
+            ax.plot(
+                [fpr],
+                [tpr],
+                marker=marker,
+                linestyle="none",
+                color=colors.get(attack),
+                markeredgecolor="black",
+                label=f"{name}, {attack.upper()}",
+            )
     ax.plot([0, 1], [0, 1], linestyle=":", color="grey")
     ax.set_xlabel("false-positive rate (clean test images)")
     ax.set_ylabel("detection rate (successful adversarial examples)")
@@ -189,9 +251,12 @@ def roc_png(path: str | os.PathLike, *, roc: Mapping[str, pd.DataFrame],
     save_figure(fig, path)
 
 
-def confusion_png(path: str | os.PathLike, *,
-                  pairs: Mapping[str, tuple[Sequence[str], Sequence[str]]],
-                  class_names: Sequence[str]) -> None:
+def confusion_png(
+    path: str | os.PathLike,
+    *,
+    pairs: Mapping[str, tuple[Sequence[str], Sequence[str]]],
+    class_names: Sequence[str],
+) -> None:
     """One confusion matrix per model (``{model: (actual, predicted)}`` class names),
     rows = actual, columns = predicted, counts written in the cells."""
     from sklearn.metrics import confusion_matrix  # a second of start-up the attacks skip
@@ -203,8 +268,15 @@ def confusion_png(path: str | os.PathLike, *,
         threshold = matrix.max() / 2
         for (i, j), count in np.ndenumerate(matrix):
             if count:
-                ax.text(j, i, str(count), ha="center", va="center", fontsize=6,
-                        color="white" if count > threshold else "black")
+                ax.text(
+                    j,
+                    i,
+                    str(count),
+                    ha="center",
+                    va="center",
+                    fontsize=6,
+                    color="white" if count > threshold else "black",
+                )
         ticks = np.arange(len(class_names))
         ax.set_xticks(ticks, class_names, rotation=60, fontsize=7)
         ax.set_yticks(ticks, class_names, fontsize=7)

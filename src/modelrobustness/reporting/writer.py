@@ -35,8 +35,13 @@ class ReportData:
     examples: Sequence[tuple[str, str, Path]]
 
 
-def write_report(summary: dict[str, Any], data: ReportData, *, out_dir: str | Path,
-                 extra_files: Mapping[str, str] | None = None) -> None:
+def write_report(
+    summary: dict[str, Any],
+    data: ReportData,
+    *,
+    out_dir: str | Path,
+    extra_files: Mapping[str, str] | None = None,
+) -> None:
     """Write ``<out_dir>/robustness.md``, ``<out_dir>/figures/*.png`` and ``extra_files``
     (name: text); the folder is replaced atomically."""
     pgd, ddn = summary["pgd"], summary["ddn"]
@@ -44,23 +49,34 @@ def write_report(summary: dict[str, Any], data: ReportData, *, out_dir: str | Pa
         figures = tmp / FIGURES
         figures.mkdir()
         robustness_curves_png(
-            figures / "robustness_curves.png", pgd_curves=data.pgd_curves,
-            l2_curves=data.l2_curves, pgd_norm=pgd["norm"],
+            figures / "robustness_curves.png",
+            pgd_curves=data.pgd_curves,
+            l2_curves=data.l2_curves,
+            pgd_norm=pgd["norm"],
             pgd_title=f"PGD ({pgd['norm']}, {pgd['steps']} steps, {pgd['samples']} images)",
-            ddn_title=f"DDN ({ddn['steps']} steps): accuracy under an L2 budget")
+            ddn_title=f"DDN ({ddn['steps']} steps): accuracy under an L2 budget",
+        )
         squeezing = summary["squeezing"]
         fixed = squeezing["fixed_threshold"]
-        roc_png(figures / "roc.png", roc=data.roc, auc=squeezing["roc_auc"],
-                operating_points={
-                    f"calibrated {squeezing['threshold']:.3f}": {
-                        a: (squeezing["clean_false_positive_rate"], rate)
-                        for a, rate in squeezing["detection_rate"].items()},
-                    f"fixed {fixed['threshold']:.3f}": {
-                        a: (fixed["clean_false_positive_rate"], rate)
-                        for a, rate in fixed["detection_rate"].items()}},
-                title="Feature squeezing on the baseline: " + " + ".join(squeezing["squeezers"]))
-        confusion_png(figures / "confusion_matrices.png", pairs=data.confusion,
-                      class_names=data.class_names)
+        roc_png(
+            figures / "roc.png",
+            roc=data.roc,
+            auc=squeezing["roc_auc"],
+            operating_points={
+                f"calibrated {squeezing['threshold']:.3f}": {
+                    a: (squeezing["clean_false_positive_rate"], rate)
+                    for a, rate in squeezing["detection_rate"].items()
+                },
+                f"fixed {fixed['threshold']:.3f}": {
+                    a: (fixed["clean_false_positive_rate"], rate)
+                    for a, rate in fixed["detection_rate"].items()
+                },
+            },
+            title="Feature squeezing on the baseline: " + " + ".join(squeezing["squeezers"]),
+        )
+        confusion_png(
+            figures / "confusion_matrices.png", pairs=data.confusion, class_names=data.class_names
+        )
         shutil.copyfile(data.detector_scores, figures / "detector_scores.png")
         for _, name, source in data.examples:
             shutil.copyfile(source, figures / name)

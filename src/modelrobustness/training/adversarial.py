@@ -76,9 +76,17 @@ def ramped_eps(eps: float, *, progress: float, warmup_epochs: float) -> float:
     return eps * min(1.0, progress / warmup_epochs)
 
 
-def _ascend(model: nn.Module, x: torch.Tensor, x_start: torch.Tensor,
-            loss_of: Callable[[torch.Tensor], torch.Tensor], *, eps: float, norm: str,
-            steps: int, step_size: float) -> torch.Tensor:
+def _ascend(
+    model: nn.Module,
+    x: torch.Tensor,
+    x_start: torch.Tensor,
+    loss_of: Callable[[torch.Tensor], torch.Tensor],
+    *,
+    eps: float,
+    norm: str,
+    steps: int,
+    step_size: float,
+) -> torch.Tensor:
     """``steps`` steepest-ascent steps of ``loss_of(logits)`` (summed over the batch) from
     ``x_start``, each projected onto the eps-ball around ``x`` and the box (Madry et al.
     2018, Eq. 2); the final iterate."""
@@ -86,9 +94,8 @@ def _ascend(model: nn.Module, x: torch.Tensor, x_start: torch.Tensor,
     with eval_mode(model), torch.enable_grad():
         for _ in range(steps):
             x_adv.requires_grad_(True)
-            grad, = torch.autograd.grad(loss_of(model(x_adv)), x_adv)
-            x_adv = ascent_step(x_adv.detach(), grad, x, step_size=step_size, eps=eps,
-                                norm=norm)
+            (grad,) = torch.autograd.grad(loss_of(model(x_adv)), x_adv)
+            x_adv = ascent_step(x_adv.detach(), grad, x, step_size=step_size, eps=eps, norm=norm)
     return x_adv.detach()
 
 
@@ -96,31 +103,55 @@ def _cross_entropy_to(y: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]
     return lambda logits: F.cross_entropy(logits, y, reduction="sum")
 
 
-def fgsm_rs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
-            alpha: float, norm: str = "linf",
-            generator: torch.Generator | None = None) -> torch.Tensor:
+def fgsm_rs(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eps: float,
+    alpha: float,
+    norm: str = "linf",
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """FGSM with a random start (Wong, Rice & Kolter 2020, Algorithm 3): a uniform point
     of the eps-ball, one step of size ``alpha`` along the sign of the cross-entropy's
     gradient (L2: along the gradient), projected back onto the ball and the box."""
     start = random_start(x, eps=eps, norm=norm, generator=generator)
-    return _ascend(model, x, start, _cross_entropy_to(y), eps=eps, norm=norm, steps=1,
-                   step_size=alpha)
+    return _ascend(
+        model, x, start, _cross_entropy_to(y), eps=eps, norm=norm, steps=1, step_size=alpha
+    )
 
 
-def pgd_training_point(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
-                       alpha: float, steps: int, norm: str = "linf",
-                       generator: torch.Generator | None = None) -> torch.Tensor:
+def pgd_training_point(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eps: float,
+    alpha: float,
+    steps: int,
+    norm: str = "linf",
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Madry et al. 2018's training point: ``steps`` PGD steps of size ``alpha`` on the
     cross-entropy from a uniform random start; the final iterate (the attack
     :func:`~modelrobustness.attacks.pgd` returns the last misclassified one instead)."""
     start = random_start(x, eps=eps, norm=norm, generator=generator)
-    return _ascend(model, x, start, _cross_entropy_to(y), eps=eps, norm=norm, steps=steps,
-                   step_size=alpha)
+    return _ascend(
+        model, x, start, _cross_entropy_to(y), eps=eps, norm=norm, steps=steps, step_size=alpha
+    )
 
 
-def trades_point(model: nn.Module, x: torch.Tensor, *, eps: float, alpha: float,
-                 steps: int, norm: str = "linf",
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+def trades_point(
+    model: nn.Module,
+    x: torch.Tensor,
+    *,
+    eps: float,
+    alpha: float,
+    steps: int,
+    norm: str = "linf",
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """TRADES' inner maximisation (Zhang et al. 2019, Algorithm 1): from x + 0.001 N(0, I),
     ``steps`` steps of size ``alpha`` ascending KL(f(x) || f(x')), the clean prediction
     held fixed; labels are not used."""
@@ -132,12 +163,12 @@ def trades_point(model: nn.Module, x: torch.Tensor, *, eps: float, alpha: float,
     def kl_to_clean(logits: torch.Tensor) -> torch.Tensor:
         return F.kl_div(F.log_softmax(logits, dim=1), clean, reduction="sum")
 
-    return _ascend(model, x, start, kl_to_clean, eps=eps, norm=norm, steps=steps,
-                   step_size=alpha)
+    return _ascend(model, x, start, kl_to_clean, eps=eps, norm=norm, steps=steps, step_size=alpha)
 
 
-def trades_term(model: nn.Module, logits: torch.Tensor, *, x_adv: torch.Tensor,
-                beta: float) -> torch.Tensor:
+def trades_term(
+    model: nn.Module, logits: torch.Tensor, *, x_adv: torch.Tensor, beta: float
+) -> torch.Tensor:
     """TRADES' robust regulariser (Zhang et al. 2019, Eq. 5): beta times the batch mean of
     KL(f(x) || f(x_adv)), ``logits`` being f(x) (gradients flow through both)."""
     log_adv = F.log_softmax(model(x_adv), dim=1)
@@ -148,8 +179,14 @@ def perturbation(config: AdversarialConfig) -> Perturbation:
     """The fit loop's per-batch perturbation for ``config``'s method, at the ramped
     budget."""
 
-    def perturb(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, progress: float,
-                generator: torch.Generator | None = None) -> PerturbedBatch:
+    def perturb(
+        model: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        *,
+        progress: float,
+        generator: torch.Generator | None = None,
+    ) -> PerturbedBatch:
         eps = ramped_eps(config.eps, progress=progress, warmup_epochs=config.warmup_epochs)
         if eps <= 0.0:
             return PerturbedBatch(x=x)
@@ -158,12 +195,12 @@ def perturbation(config: AdversarialConfig) -> Perturbation:
         if config.method == "fgsm_rs":
             return PerturbedBatch(x=fgsm_rs(model, x, y, **common))
         if config.method == "pgd":
-            return PerturbedBatch(x=pgd_training_point(model, x, y, steps=config.steps,
-                                                       **common))
+            return PerturbedBatch(x=pgd_training_point(model, x, y, steps=config.steps, **common))
         if config.method == "trades":
             x_adv = trades_point(model, x, steps=config.steps, **common)
-            return PerturbedBatch(x=x, extra_loss=functools.partial(
-                trades_term, x_adv=x_adv, beta=config.beta))
+            return PerturbedBatch(
+                x=x, extra_loss=functools.partial(trades_term, x_adv=x_adv, beta=config.beta)
+            )
         raise InvalidValue("method", config.method, f"one of {', '.join(METHODS)}")
 
     return perturb

@@ -6,8 +6,9 @@ import torch
 import torch.nn.functional as F
 
 
-def augment_batch(x: torch.Tensor, *, crop_padding: int, flip: bool,
-                  generator: torch.Generator) -> torch.Tensor:
+def augment_batch(
+    x: torch.Tensor, *, crop_padding: int, flip: bool, generator: torch.Generator
+) -> torch.Tensor:
     """Per-sample random crop (zero padding ``crop_padding``) and horizontal flip.
 
     torchvision's batched transforms draw one crop for the whole batch from the global RNG;

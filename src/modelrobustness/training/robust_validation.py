@@ -48,9 +48,17 @@ class RobustAccuracy:
     fgsm: float
 
 
-def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
-                    norm: str, seed: int, batch_size: int = BATCH_SIZE,
-                    device: torch.device | str = "cpu") -> RobustAccuracy:
+def robust_accuracy(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eps: float,
+    norm: str,
+    seed: int,
+    batch_size: int = BATCH_SIZE,
+    device: torch.device | str = "cpu",
+) -> RobustAccuracy:
     """Clean accuracy, accuracy under PGD-10 (step 2.5 * eps / 10, a random start drawn
     from ``seed``, the margin loss; Madry et al.'s evaluation) and under FGSM (one step of
     eps from the clean image, no random start) on ``x`` (CPU), attacked in batches on
@@ -62,31 +70,52 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: 
     clean = predict_labels(net, x, batch_size=batch_size, device=device) == y
     under_pgd, under_fgsm = [], []
     for i in range(0, len(x), batch_size):
-        xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
-        x_pgd = pgd(net, xb, yb, eps=eps, norm=norm, steps=PGD_STEPS,
-                    step_size=2.5 * eps / PGD_STEPS, loss="margin", early_stop=True,
-                    generator=generator)
-        x_fgsm = pgd(net, xb, yb, eps=eps, norm=norm, steps=1, step_size=eps,
-                     random_start=False, loss="ce")
+        xb, yb = x[i : i + batch_size].to(device), y[i : i + batch_size].to(device)
+        x_pgd = pgd(
+            net,
+            xb,
+            yb,
+            eps=eps,
+            norm=norm,
+            steps=PGD_STEPS,
+            step_size=2.5 * eps / PGD_STEPS,
+            loss="margin",
+            early_stop=True,
+            generator=generator,
+        )
+        x_fgsm = pgd(
+            net, xb, yb, eps=eps, norm=norm, steps=1, step_size=eps, random_start=False, loss="ce"
+        )
         under_pgd.append(predict_labels(net, x_pgd, batch_size=batch_size, device=device))
         under_fgsm.append(predict_labels(net, x_fgsm, batch_size=batch_size, device=device))
     n = max(len(x), 1)
     robust_pgd = clean & (torch.cat(under_pgd) == y) if under_pgd else clean
     robust_fgsm = clean & (torch.cat(under_fgsm) == y) if under_fgsm else clean
-    return RobustAccuracy(clean=float(clean.sum()) / n, pgd=float(robust_pgd.sum()) / n,
-                          fgsm=float(robust_fgsm.sum()) / n)
+    return RobustAccuracy(
+        clean=float(clean.sum()) / n,
+        pgd=float(robust_pgd.sum()) / n,
+        fgsm=float(robust_fgsm.sum()) / n,
+    )
 
 
-def epoch_scorer(x: torch.Tensor, y: torch.Tensor, *, eps: float, norm: str, seed: int,
-                 batch_size: int = BATCH_SIZE, device: torch.device | str = "cpu"
-                 ) -> Callable[[nn.Module], dict[str, float]]:
+def epoch_scorer(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eps: float,
+    norm: str,
+    seed: int,
+    batch_size: int = BATCH_SIZE,
+    device: torch.device | str = "cpu",
+) -> Callable[[nn.Module], dict[str, float]]:
     """The fit loop's ``score_epoch``: ``val_robust_accuracy`` (PGD-10),
     ``val_fgsm_accuracy`` and ``val_subset_accuracy`` (clean) of the model on the
     validation subset ``x``."""
 
     def score(model: nn.Module) -> dict[str, float]:
-        result = robust_accuracy(model, x, y, eps=eps, norm=norm, seed=seed,
-                                 batch_size=batch_size, device=device)
+        result = robust_accuracy(
+            model, x, y, eps=eps, norm=norm, seed=seed, batch_size=batch_size, device=device
+        )
         return {ROBUST_KEY: result.pgd, FGSM_KEY: result.fgsm, CLEAN_KEY: result.clean}
 
     return score
@@ -99,8 +128,11 @@ def collapsed_epochs(history: Sequence[dict[str, float]]) -> list[int]:
     out, best = [], 0.0
     for row in history:
         robust, fgsm = row[ROBUST_KEY], row[FGSM_KEY]
-        if (best >= COLLAPSE_MIN_BEST and robust <= COLLAPSE_SHARE * best
-                and fgsm >= robust + COLLAPSE_GAP):
+        if (
+            best >= COLLAPSE_MIN_BEST
+            and robust <= COLLAPSE_SHARE * best
+            and fgsm >= robust + COLLAPSE_GAP
+        ):
             out.append(int(row["epoch"]))
         best = max(best, robust)
     return out

@@ -17,6 +17,7 @@ from ..data.prepared import load_class_names, load_split
 from ..models.classifier import ArchitectureConfig, Classifier, ModelConfig, build_model
 from ..utils.torch import predict_logits
 from .fit import EpochCallback, EpochScore, FitConfig, FitResult, LossFn, Perturbation, fit
+from .resume import Resumption
 
 
 @dataclass
@@ -39,30 +40,48 @@ def channel_stats(x: torch.Tensor) -> tuple[list[float], list[float]]:
     return [float(v) for v in mean], [float(v) for v in std]
 
 
-def model_config_for_data(architecture: ArchitectureConfig, *, class_names: Sequence[str],
-                          train_x: torch.Tensor) -> ModelConfig:
+def model_config_for_data(
+    architecture: ArchitectureConfig, *, class_names: Sequence[str], train_x: torch.Tensor
+) -> ModelConfig:
     """The architecture plus what the data says (classes, channels, size, pixel stats)."""
     mean, std = channel_stats(train_x)
-    return ModelConfig(arch=architecture.arch, num_classes=len(class_names),
-                       in_channels=int(train_x.shape[1]), image_size=int(train_x.shape[-1]),
-                       mean=mean, std=std, width=architecture.width,
-                       class_names=tuple(class_names))
+    return ModelConfig(
+        arch=architecture.arch,
+        num_classes=len(class_names),
+        in_channels=int(train_x.shape[1]),
+        image_size=int(train_x.shape[-1]),
+        mean=mean,
+        std=std,
+        width=architecture.width,
+        class_names=tuple(class_names),
+    )
 
 
-def classification_metrics(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray,
-                           class_names: Sequence[str]) -> dict:
+def classification_metrics(
+    y_true: Sequence[int] | np.ndarray,
+    y_pred: Sequence[int] | np.ndarray,
+    class_names: Sequence[str],
+) -> dict:
     """Accuracy, macro F1 and, keyed by class name, each class's precision, recall, F1 and
     support (sklearn)."""
     labels = list(range(len(class_names)))
     precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=labels, average=None, zero_division=0)
+        y_true, y_pred, labels=labels, average=None, zero_division=0
+    )
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro",
-                                   zero_division=0)),
-        "per_class": {name: {"precision": float(precision[i]), "recall": float(recall[i]),
-                             "f1": float(f1[i]), "support": int(support[i])}
-                      for i, name in enumerate(class_names)},
+        "macro_f1": float(
+            f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+        ),
+        "per_class": {
+            name: {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+            }
+            for i, name in enumerate(class_names)
+        },
     }
 
 
@@ -81,6 +100,7 @@ def train_classifier(
     score_epoch: EpochScore | None = None,
     select: str = "val_accuracy",
     initial: Classifier | None = None,
+    resume: Resumption | None = None,
 ) -> TrainedClassifier:
     """Build ``architecture`` for the data, fit it on the train split, score it on val and
     test.
@@ -90,7 +110,7 @@ def train_classifier(
 
     ``train_targets`` replaces the train labels (soft labels for distillation);
     ``perturb``, ``score_epoch`` and ``select`` go to :func:`~.fit.fit` (adversarial
-    training).
+    training), and so does ``resume`` (per-epoch checkpoints).
     Weight initialisation draws from torch's global RNG: seed it before calling.
     """
     class_names = load_class_names(prepared_dir)
@@ -101,14 +121,29 @@ def train_classifier(
     if initial is None:
         model = build_model(config, pretrained=architecture.pretrained)
     elif initial.config != config:
-        raise ValueError(f"cannot fine-tune a {initial.config} as a {config}: train it with "
-                         "the same model section and data")
+        raise ValueError(
+            f"cannot fine-tune a {initial.config} as a {config}: train it with "
+            "the same model section and data"
+        )
     else:
         model = copy.deepcopy(initial)
-    result = fit(model, train_x, train_y if train_targets is None else train_targets,
-                 val_x, val_y, config=fit_config, seed=seed, device=device, loss_fn=loss_fn,
-                 on_epoch_end=on_epoch_end, desc=desc, perturb=perturb,
-                 score_epoch=score_epoch, select=select)
+    result = fit(
+        model,
+        train_x,
+        train_y if train_targets is None else train_targets,
+        val_x,
+        val_y,
+        config=fit_config,
+        seed=seed,
+        device=device,
+        loss_fn=loss_fn,
+        on_epoch_end=on_epoch_end,
+        desc=desc,
+        perturb=perturb,
+        score_epoch=score_epoch,
+        select=select,
+        resume=resume,
+    )
     batch = fit_config.eval_batch_size
     val_pred = predict_logits(model, val_x, batch_size=batch, device=device).argmax(1)
     test_pred = predict_logits(model, test_x, batch_size=batch, device=device).argmax(1)
@@ -126,5 +161,11 @@ def train_classifier(
         "train_seconds": round(result.train_seconds, 3),
         "images_per_second": round(result.images_per_second, 1),
     }
-    return TrainedClassifier(model=model, fit=result, class_names=class_names,
-                             test_labels=test_y, test_predictions=test_pred, metrics=metrics)
+    return TrainedClassifier(
+        model=model,
+        fit=result,
+        class_names=class_names,
+        test_labels=test_y,
+        test_predictions=test_pred,
+        metrics=metrics,
+    )

@@ -69,9 +69,12 @@ class Integer(Rule):
         return "an integer"
 
     def __call__(self, name: str, value: Any) -> int:
-        if (not isinstance(value, int) or isinstance(value, bool)
-                or (self.minimum is not None and value < self.minimum)
-                or (self.maximum is not None and value > self.maximum)):
+        if (
+            not isinstance(value, int)
+            or isinstance(value, bool)
+            or (self.minimum is not None and value < self.minimum)
+            or (self.maximum is not None and value > self.maximum)
+        ):
             raise InvalidValue(name, value, self.expected)
         return value
 
@@ -186,10 +189,12 @@ class ListOf(Rule):
 
     @property
     def expected(self) -> str:
-        size = "a non-empty list" if self.min_length == 1 else (
-            "a list" if self.min_length == 0 else f"a list of at least {self.min_length}")
-        return f"{size}, each {self.item.expected}" + (", without repeats" if self.unique
-                                                        else "")
+        size = (
+            "a non-empty list"
+            if self.min_length == 1
+            else ("a list" if self.min_length == 0 else f"a list of at least {self.min_length}")
+        )
+        return f"{size}, each {self.item.expected}" + (", without repeats" if self.unique else "")
 
     def __call__(self, name: str, value: Any) -> tuple[Any, ...]:
         if not isinstance(value, (list, tuple)) or len(value) < self.min_length:
@@ -199,8 +204,9 @@ class ListOf(Rule):
             seen: list[Any] = []
             for i, v in enumerate(items):
                 if v in seen:
-                    raise InvalidValue(f"{name}[{i}]", value[i],
-                                       f"a value not already in {name} (no repeats)")
+                    raise InvalidValue(
+                        f"{name}[{i}]", value[i], f"a value not already in {name} (no repeats)"
+                    )
                 seen.append(v)
         return items
 
@@ -235,8 +241,7 @@ def ruled(rule: Rule) -> Any:
 
 def field_rules(cls: type) -> dict[str, Rule]:
     """``{field: rule}`` of a config dataclass's :func:`ruled` fields."""
-    return {f.name: f.metadata[RULE_KEY] for f in dataclasses.fields(cls)
-            if RULE_KEY in f.metadata}
+    return {f.name: f.metadata[RULE_KEY] for f in dataclasses.fields(cls) if RULE_KEY in f.metadata}
 
 
 def check_fields(instance: Any) -> None:
@@ -261,15 +266,20 @@ def check_non_negative(name: str, value: Any) -> float:
     return Number(low=0.0)(name, value)
 
 
-def check_fraction(name: str, value: Any, *, low: float = 0.0, high: float = 1.0,
-                   closed_low: bool = False, closed_high: bool = False) -> float:
+def check_fraction(
+    name: str,
+    value: Any,
+    *,
+    low: float = 0.0,
+    high: float = 1.0,
+    closed_low: bool = False,
+    closed_high: bool = False,
+) -> float:
     """A number inside (low, high); ``closed_low``/``closed_high`` admit the ends."""
-    return Number(low=low, high=high, closed_low=closed_low, closed_high=closed_high)(
-        name, value)
+    return Number(low=low, high=high, closed_low=closed_low, closed_high=closed_high)(name, value)
 
 
-def check_int(name: str, value: Any, *, minimum: int = 1, allow_none: bool = False
-              ) -> int | None:
+def check_int(name: str, value: Any, *, minimum: int = 1, allow_none: bool = False) -> int | None:
     """An integer >= ``minimum`` (or None when ``allow_none``)."""
     rule: Rule = Integer(minimum=minimum)
     return (Nullable(rule) if allow_none else rule)(name, value)
@@ -278,4 +288,3 @@ def check_int(name: str, value: Any, *, minimum: int = 1, allow_none: bool = Fal
 def check_bool(name: str, value: Any) -> bool:
     """``True`` or ``False`` (not a string or a number)."""
     return Boolean()(name, value)
-

@@ -38,12 +38,19 @@ def resolve_device(name: str = "auto") -> torch.device:
     if device.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
-            raise InvalidValue("device", name, "auto or cpu: this machine has no CUDA device "
-                               f"(torch {torch.__version__})")
+            raise InvalidValue(
+                "device",
+                name,
+                f"auto or cpu: this machine has no CUDA device (torch {torch.__version__})",
+            )
         if device.index is not None and device.index >= count:
-            raise InvalidValue("device", name, f"cuda or cuda:0 to cuda:{count - 1}: this "
-                               f"machine has {count} CUDA device(s)")
+            raise InvalidValue(
+                "device",
+                name,
+                f"cuda or cuda:0 to cuda:{count - 1}: this machine has {count} CUDA device(s)",
+            )
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise InvalidValue("device", name, "auto or cpu: MPS (Apple GPU) is not available on "
-                           "this machine")
+        raise InvalidValue(
+            "device", name, "auto or cpu: MPS (Apple GPU) is not available on this machine"
+        )
     return device

