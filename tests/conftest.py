@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from helpers.images import write_class_folders
 from helpers.toy_data import toy_images
+
+
+@dataclass(frozen=True)
+class TinyRuns:
+    """Two from-scratch runs of the tiny pipeline: the first repo, its `dvc repro` output,
+    and each run's output files (path -> bytes)."""
+
+    repo: Path
+    output: str
+    snapshots: tuple[dict[str, bytes], ...]
 
 
 @pytest.fixture
@@ -50,10 +62,40 @@ def toy_classifier():
 
 
 @pytest.fixture(scope="session")
-def tiny_pipeline(tmp_path_factory) -> tuple[Path, str]:
-    """The project with tiny parameters in a temporary git repo after one `dvc repro`:
-    (repo, the command's output). Shared by the end-to-end and the command-line tests."""
-    from helpers.pipeline_repo import make_tiny_repo, run
+def tiny_pipelines(tmp_path_factory) -> TinyRuns:
+    """The project with tiny parameters in two temporary git repos, each after one
+    `dvc repro` from scratch, run at the same time; each repo's pipeline outputs are
+    snapshotted at once, before any test changes the first one."""
+    from helpers.pipeline_repo import make_tiny_repo, output_snapshot, run_together
 
-    repo = make_tiny_repo(tmp_path_factory.mktemp("pipeline") / "repo")
-    return repo, run(repo, "dvc", "repro")
+    base = tmp_path_factory.mktemp("pipeline")
+    repos = [make_tiny_repo(base / "repo"), make_tiny_repo(base / "again")]
+    outputs = run_together(repos, "dvc", "repro")
+    return TinyRuns(
+        repo=repos[0], output=outputs[0], snapshots=tuple(output_snapshot(r) for r in repos)
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline(tiny_pipelines: TinyRuns) -> tuple[Path, str]:
+    """The first tiny repo after its `dvc repro`: (repo, the command's output). Shared by
+    the end-to-end and the command-line tests."""
+    return tiny_pipelines.repo, tiny_pipelines.output
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """An xdist worker uses one thread (and so do the stages it starts): two workers on two
+    cores, not four threads fighting for them."""
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        import torch
+
+        os.environ["OMP_NUM_THREADS"] = "1"
+        torch.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`-n 2 --dist loadgroup`, as `make test` runs), the tests of the
+    tiny pipeline share one worker, so its two from-scratch runs happen once per session."""
+    for item in items:
+        if "tiny_pipelines" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("tiny_pipeline"))

@@ -37,6 +37,38 @@ def run(repo: Path, *args: str) -> str:
     return result.stdout + result.stderr
 
 
+def run_together(repos: list[Path], *args: str) -> list[str]:
+    """Run the same command in each repo at the same time; their outputs, in order."""
+    processes = [
+        subprocess.Popen(
+            args, cwd=repo, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        for repo in repos
+    ]
+    outputs = [process.communicate()[0] for process in processes]
+    for repo, process, output in zip(repos, processes, outputs, strict=True):
+        assert process.returncode == 0, f"{' '.join(args)} failed in {repo}:\n{output}"
+    return outputs
+
+
+# what a run writes, compared byte for byte between runs (timing keys live in
+# metrics/timing/, the only part that may differ)
+SNAPSHOT_FOLDERS = ("metrics", "plots", "reports")
+
+
+def output_snapshot(repo: Path) -> dict[str, bytes]:
+    """Every file of the pipeline's git-tracked outputs and dvc.lock (path -> bytes),
+    without the timing records."""
+    files = [
+        p
+        for folder in SNAPSHOT_FOLDERS
+        for p in (repo / folder).rglob("*")
+        if p.is_file() and "timing" not in p.relative_to(repo).parts
+    ]
+    files.append(repo / "dvc.lock")
+    return {p.relative_to(repo).as_posix(): p.read_bytes() for p in sorted(files)}
+
+
 def _project_files() -> list[str]:
     out = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"],

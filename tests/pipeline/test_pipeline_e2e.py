@@ -310,3 +310,15 @@ def test_pipeline_end_to_end(tiny_pipeline: tuple[Path, str]):
         "AutoAttack_robust_accuracy_after_each_attack",
     ):
         assert f"#{plot_id}" in page
+
+
+@pytest.mark.e2e
+def test_two_runs_from_scratch_write_the_same_bytes(tiny_pipelines) -> None:
+    """Same params, same machine, two repos run from scratch: every metrics file, plot data
+    file, figure and report byte-identical (timing keys aside: metrics/timing/)."""
+    first, second = tiny_pipelines.snapshots
+    assert sorted(first) == sorted(second)
+    assert any(name.endswith(".png") for name in first)  # the figures are compared too
+    assert any(name.startswith("plots/train_") for name in first)  # and DVCLive's curves
+    differ = [name for name in first if first[name] != second[name]]
+    assert not differ, f"differ between two runs from scratch: {differ}"

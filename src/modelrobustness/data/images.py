@@ -11,9 +11,9 @@ import os
 import stat
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..utils.checks import InvalidValue
@@ -36,6 +36,9 @@ SKIP_REASONS: tuple[str, ...] = (
 )
 
 _SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
+
+if TYPE_CHECKING:  # only what makes a tensor imports torch: download and split run without
+    import torch
 
 
 class ImageRejected(ValueError):
@@ -220,6 +223,8 @@ def read_image(
     as the ``split`` stage prepares the data (safe decoder, EXIF orientation, bicubic), and
     the facts of the source. Files above ``max_bytes`` are refused before reading, images
     above ``max_pixels`` before decoding (the pipeline's limits)."""
+    import torch
+
     path = Path(path)
     try:
         if path.is_dir():

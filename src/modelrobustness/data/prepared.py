@@ -10,14 +10,17 @@ import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ..utils.checks import check_choice
 from ..utils.errors import UserError
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
+
+if TYPE_CHECKING:  # only what makes a tensor imports torch: download and split run without
+    import torch
 
 
 class PreparedDataError(UserError, ValueError):
@@ -85,6 +88,8 @@ def load_split_uint8(prepared_dir: str | Path, split: str) -> tuple[np.ndarray, 
 
 def load_split(prepared_dir: str | Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Return (float32 images in [0, 1], N x C x H x W; int64 labels) for ``split``."""
+    import torch
+
     x, y = load_split_uint8(prepared_dir, split)
     return torch.from_numpy(x).float().div_(255.0), torch.from_numpy(y).long()
 
