@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,16 +80,6 @@ def tiny_pipeline(tiny_pipelines: TinyRuns) -> tuple[Path, str]:
     """The first tiny repo after its `dvc repro`: (repo, the command's output). Shared by
     the end-to-end and the command-line tests."""
     return tiny_pipelines.repo, tiny_pipelines.output
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """An xdist worker uses one thread (and so do the stages it starts): two workers on two
-    cores, not four threads fighting for them."""
-    if "PYTEST_XDIST_WORKER" in os.environ:
-        import torch
-
-        os.environ["OMP_NUM_THREADS"] = "1"
-        torch.set_num_threads(1)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
