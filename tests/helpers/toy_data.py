@@ -15,3 +15,34 @@ def toy_images(n: int, *, seed: int, size: int = 12, noise: float = 0.5):
     patterns = torch.stack([rows % 2 == 0, cols % 2 == 0, (rows + cols) % 2 == 0, centre])
     x = 0.25 * patterns[y].float()[:, None] + noise * torch.rand(n, 1, size, size, generator=g)
     return x.clamp(0, 1), y
+
+
+def two_squares(n: int, *, seed: int):
+    """Two classes: a bright square top-left (0) or bottom-right (1) on noise, 1 x 12 x 12."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 1, 12, 12, generator=g) * 0.3
+    y = torch.arange(n) % 2
+    x[y == 0, :, 1:5, 1:5] += 0.6
+    x[y == 1, :, 7:11, 7:11] += 0.6
+    return x.clamp(0, 1), y
+
+
+def two_squares_model():
+    """A width-4 vgg_small for :func:`two_squares`, initialised from seed 0."""
+    import torch
+
+    from modelrobustness.models import ModelConfig, build_model
+
+    torch.manual_seed(0)
+    config = ModelConfig(
+        arch="vgg_small",
+        num_classes=2,
+        in_channels=1,
+        image_size=12,
+        mean=[0.3],
+        std=[0.3],
+        width=4,
+    )
+    return build_model(config)

@@ -9,39 +9,15 @@ import math
 import pytest
 import torch
 
-from modelrobustness.models import ModelConfig, build_model
 from modelrobustness.training.fit import NonFiniteLoss, fit
 from modelrobustness.training.resume import Resumption, load_checkpoint
 
 from helpers.configs import fit_config
+from helpers.toy_data import two_squares, two_squares_model
 
 
 class Interrupted(Exception):
     pass
-
-
-def _data(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    x = torch.rand(n, 1, 12, 12, generator=g) * 0.3
-    y = torch.arange(n) % 2
-    x[y == 0, :, 1:5, 1:5] += 0.6
-    x[y == 1, :, 7:11, 7:11] += 0.6
-    return x.clamp(0, 1), y
-
-
-def _model() -> torch.nn.Module:
-    torch.manual_seed(0)
-    return build_model(
-        ModelConfig(
-            arch="vgg_small",
-            num_classes=2,
-            in_channels=1,
-            image_size=12,
-            mean=[0.3],
-            std=[0.3],
-            width=4,
-        )
-    )
 
 
 def _fit(
@@ -49,9 +25,9 @@ def _fit(
 ):
     """Fit the toy model; ``stop_at``: raise in that epoch's callback (before its
     checkpoint), as a kill during the next epoch would leave the files."""
-    x, y = _data(96, 0)
-    vx, vy = _data(32, 5)
-    model, logged = _model(), []
+    x, y = two_squares(96, seed=0)
+    vx, vy = two_squares(32, seed=5)
+    model, logged = two_squares_model(), []
 
     def on_epoch_end(epoch: int, stats: dict[str, float]) -> None:
         if epoch == stop_at:

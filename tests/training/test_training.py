@@ -6,36 +6,19 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from modelrobustness.models import ModelConfig, build_model
 from modelrobustness.training.augment import augment_batch
 from modelrobustness.training.fit import FitConfig, fit
 
 from helpers.configs import fit_config
+from helpers.toy_data import two_squares, two_squares_model
 
 
 def _toy_data(n=96, seed=0):
-    """Two classes: a bright square top-left vs bottom-right, plus noise."""
-    g = torch.Generator().manual_seed(seed)
-    x = torch.rand(n, 1, 12, 12, generator=g) * 0.3
-    y = torch.arange(n) % 2
-    x[y == 0, :, 1:5, 1:5] += 0.6
-    x[y == 1, :, 7:11, 7:11] += 0.6
-    return x.clamp(0, 1), y
+    return two_squares(n, seed=seed)
 
 
 def _model():
-    torch.manual_seed(0)
-    return build_model(
-        ModelConfig(
-            arch="vgg_small",
-            num_classes=2,
-            in_channels=1,
-            image_size=12,
-            mean=[0.3],
-            std=[0.3],
-            width=4,
-        )
-    )
+    return two_squares_model()
 
 
 def _train(epochs=4, seed=1):

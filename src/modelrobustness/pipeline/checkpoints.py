@@ -33,7 +33,7 @@ def _tensor_digest(digest: Any, name: str, tensor: torch.Tensor) -> None:
     digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
 
 
-def run_key(
+def resumption(
     role: str,
     params: Mapping[str, Any],
     *,
@@ -41,8 +41,10 @@ def run_key(
     device: torch.device,
     train_targets: torch.Tensor | None = None,
     initial: nn.Module | None = None,
-) -> str:
-    """The fingerprint of a training run of ``role`` (hex SHA-256)."""
+) -> Resumption:
+    """The checkpoint of stage ``train_<role>`` (``.checkpoints/train_<role>.pt``) and its
+    key: the hex SHA-256 of the run's parameters, device type, prepared data, soft labels or
+    starting weights, and code."""
     digest = hashlib.sha256()
     digest.update(json_text({"role": role, "params": dict(params), "device": device.type}).encode())
     for path in sorted(p for p in paths.prepared.rglob("*") if p.is_file()):
@@ -54,22 +56,4 @@ def run_key(
         for name, tensor in initial.state_dict().items():
             _tensor_digest(digest, f"initial.{name}", tensor)
     digest.update(_code_digest().encode())
-    return digest.hexdigest()
-
-
-def resumption(
-    role: str,
-    params: Mapping[str, Any],
-    *,
-    paths: ProjectPaths,
-    device: torch.device,
-    train_targets: torch.Tensor | None = None,
-    initial: nn.Module | None = None,
-) -> Resumption:
-    """The checkpoint of stage ``train_<role>``: ``.checkpoints/train_<role>.pt``."""
-    return Resumption(
-        path=paths.checkpoint(role),
-        key=run_key(
-            role, params, paths=paths, device=device, train_targets=train_targets, initial=initial
-        ),
-    )
+    return Resumption(path=paths.checkpoint(role), key=digest.hexdigest())
