@@ -88,12 +88,3 @@ def tiny_pipeline(tiny_pipelines: TinyRuns) -> tuple[Path, str]:
     """The first tiny repo after its `dvc repro`: (repo, the command's output). Shared by
     the end-to-end and the command-line tests."""
     return tiny_pipelines.repo, tiny_pipelines.output
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (`-n 2 --dist loadgroup`, as `make test` runs), the tests of the
-    tiny pipeline share one worker, so its two from-scratch runs happen once per session."""
-    for item in items:
-        if "tiny_pipelines" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("tiny_pipeline"))
