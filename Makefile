@@ -16,7 +16,7 @@ repro: $(VENV)/.installed-runtime
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check src stages tests benchmarks tools
 	$(BIN)/ruff format --check src stages tests benchmarks tools
-	$(RUN) $(BIN)/python -m pytest -n auto --dist loadgroup --durations=10
+	$(RUN) $(BIN)/python -m pytest -n auto --durations=10
 
 install: $(VENV)/.installed-runtime
 install-dev: $(VENV)/.installed-dev

@@ -88,3 +88,26 @@ def tiny_pipeline(tiny_pipelines: TinyRuns) -> tuple[Path, str]:
     """The first tiny repo after its `dvc repro`: (repo, the command's output). Shared by
     the end-to-end and the command-line tests."""
     return tiny_pipelines.repo, tiny_pipelines.output
+
+
+# the modules that use the tiny pipeline: one xdist worker runs them all, so the session
+# fixture is built once (pytest-xdist 3.8's `--dist loadgroup` ignored xdist_group marks
+# here: checked on a two-module example)
+TINY_PIPELINE_MODULES = (
+    "tests/cli/test_cli.py",
+    "tests/pipeline/test_pipeline_e2e.py",
+    "tests/pipeline/test_resume_e2e.py",
+)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """Under pytest-xdist (`make test` runs `-n auto`): every test is its own unit of work,
+    except the tiny-pipeline modules, which go to one worker together."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class TinyPipelineTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "tiny_pipeline" if nodeid.startswith(TINY_PIPELINE_MODULES) else nodeid
+
+    return TinyPipelineTogether(config, log)

@@ -29,7 +29,7 @@ from modelrobustness.reporting.markdown import results_section, summary_table
 from helpers.images import encode, random_rgb
 from helpers.pipeline_repo import env
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("tiny_pipeline")]
+pytestmark = pytest.mark.e2e
 
 
 def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:

@@ -113,8 +113,6 @@ ADVERSARIAL_KEYS = {
     "robust_overfitting_drop",
     "selected_by",
 }
-# one xdist worker runs every test of the tiny pipeline (its fixture is built once)
-pytestmark = pytest.mark.xdist_group("tiny_pipeline")
 REPORT_FILES = (
     "robustness.md",
     "figures/robustness_curves.png",

@@ -32,7 +32,7 @@ OUTPUTS = (
 )
 WAIT_SECONDS = 300
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("tiny_pipeline")]
+pytestmark = pytest.mark.e2e
 
 
 def _outputs(repo: Path) -> dict[str, bytes]:
