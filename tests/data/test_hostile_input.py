@@ -48,6 +48,19 @@ def _files(root: Path) -> list[str]:
 # --- 1. symbolic links ----------------------------------------------------------------------
 
 
+def _split_config() -> SplitConfig:
+    """A split of a few 8 px RGB images."""
+    return SplitConfig(
+        val_fraction=0.2,
+        test_fraction=0.2,
+        image_size=8,
+        color="rgb",
+        aspect="crop",
+        max_per_class=None,
+        seed=0,
+    )
+
+
 def test_folder_symlinks_are_counted_and_never_followed(tmp_path, monkeypatch):
     src, outside = tmp_path / "src", tmp_path / "outside"
     write_class_folders(src / "raw-img", {"cane": 2})
@@ -141,15 +154,7 @@ def test_odd_names_are_read_and_every_csv_reads_back(tmp_path):
     metrics = prepare_split(
         raw,
         prepared,
-        SplitConfig(
-            val_fraction=0.2,
-            test_fraction=0.2,
-            image_size=8,
-            color="rgb",
-            aspect="crop",
-            max_per_class=None,
-            seed=0,
-        ),
+        _split_config(),
     )
     index = pd.read_csv(prepared / "index.csv", keep_default_na=False)
     assert len(index) == 2 * len(ODD_NAMES)
@@ -206,15 +211,7 @@ def test_names_not_valid_utf8_are_skipped_and_every_csv_is_utf8(tmp_path, monkey
     prepare_split(
         raw,
         prepared,
-        SplitConfig(
-            val_fraction=0.2,
-            test_fraction=0.2,
-            image_size=8,
-            color="rgb",
-            aspect="crop",
-            max_per_class=None,
-            seed=0,
-        ),
+        _split_config(),
     )
     index = (prepared / "index.csv").read_bytes().decode("utf-8")
     assert sorted(row["path"] for row in csv.DictReader(io.StringIO(index, newline=""))) == _files(
