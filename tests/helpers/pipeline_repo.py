@@ -98,7 +98,9 @@ def make_tiny_repo(repo: Path) -> Path:
     params["train"]["batch_size"] = 32
     params["attack"]["samples"] = 20
     params["attack"]["batch_size"] = 8
-    params["attack"]["pgd"].update(steps=5, eps_list=[0.05, 0.1])
+    # 5 steps of 2.5 eps / 5 (Madry's rule) reach the budget's edge: the default step size
+    # would leave the attack too weak to fool any image on some machines' tiny models
+    params["attack"]["pgd"].update(steps=5, step_size=0.05, eps_list=[0.05, 0.1])
     params["attack"]["ddn"]["steps"] = 10
     params["attack"]["autoattack"].update(steps=5, square_queries=20)
     params["squeeze"].update(select_samples=20, adaptive_steps=5)

@@ -222,7 +222,8 @@ def test_every_problem_at_once_and_unknown_or_missing_keys(capsys, tmp_path):
         (
             "adversarial.warmup_epochs",
             12,
-            "parameter adversarial.warmup_epochs is 12.0; expected below adversarial.epochs = 8",
+            "parameter adversarial.warmup_epochs is 12.0; expected below adversarial.epochs = "
+            f"{params()['adversarial']['epochs']}",
         ),
         (
             "device",

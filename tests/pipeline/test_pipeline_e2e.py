@@ -146,6 +146,10 @@ def test_pipeline_end_to_end(tiny_pipeline: tuple[Path, str]):
     for name, header in DETAILS.items():
         lines = (repo / f"metrics/{name}.csv").read_text().splitlines()
         assert lines[0] == header and len(lines) > 1, name
+    # the selection ran on images PGD fooled: one row per non-empty subset of the squeezers
+    squeezers = metrics["squeeze_detect"]["squeezers"]
+    subsets = (repo / "metrics/squeeze_detect_subsets.csv").read_text().splitlines()
+    assert len(subsets) - 1 == 2 ** len(squeezers) - 1
     for role in ("baseline", "teacher", "student", "adversarial"):
         assert TRAIN_KEYS <= set(metrics[f"train_{role}"])
         for key in ("test_accuracy", "val_accuracy", "macro_f1"):

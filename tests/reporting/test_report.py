@@ -212,3 +212,17 @@ def test_wilson_interval_known_values():
     low, high = wilson_interval(150, 300)
     assert round(high - 0.5, 4) == round(0.5 - low, 4) == 0.0562
     assert wilson_interval(0, 0) is None
+
+
+@pytest.mark.parametrize("confidence", [0.9, 0.95, 0.99])
+def test_wilson_interval_matches_scipy(confidence: float):
+    from scipy.stats import binomtest
+
+    from modelrobustness.utils.stats import wilson_interval
+
+    for n in (1, 2, 7, 150, 300, 2430):
+        for k in sorted({0, 1, n // 3, n // 2, n - 1, n}):
+            ci = binomtest(k, n).proportion_ci(confidence_level=confidence, method="wilson")
+            low, high = wilson_interval(k, n, confidence=confidence)
+            assert low == pytest.approx(ci.low, abs=1e-12), (k, n)
+            assert high == pytest.approx(ci.high, abs=1e-12), (k, n)

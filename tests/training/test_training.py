@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -68,6 +69,30 @@ def test_fit_is_deterministic():
     for (name, ta), tb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         assert torch.equal(ta, tb), name
     assert [h["train_loss"] for h in ra.history] == [h["train_loss"] for h in rb.history]
+
+
+def test_fit_trains_channels_last_on_cpu_and_returns_the_usual_layout():
+    seen = []
+    model = _model()
+    # the last convolution: with one input channel both layouts of the first coincide
+    conv = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+    x, y = _toy_data(32)
+    fit(
+        model,
+        x,
+        y,
+        x,
+        y,
+        config=fit_config(epochs=1, batch_size=16),
+        seed=0,
+        on_epoch_end=lambda epoch, stats: seen.append(
+            conv.weight.is_contiguous(memory_format=torch.channels_last)
+            and not conv.weight.is_contiguous()
+        ),
+    )
+    assert seen == [True]  # trained in NHWC (oneDNN's fast layout on CPU)
+    # the kept weights come back in the default layout, so saved models do not depend on it
+    assert all(p.is_contiguous() for p in model.state_dict().values())
 
 
 def test_soft_targets_accepted():
@@ -172,3 +197,33 @@ def test_fine_tuning_starts_from_the_given_classifier_and_leaves_it_untouched(tm
             initial=first,
             fit_config=fit_config(epochs=1, batch_size=16, lr=0.05),
         )
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_classification_metrics_equal_sklearns(seed: int):
+    from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
+
+    from modelrobustness.training.train_classifier import classification_metrics
+
+    rng = np.random.default_rng(seed)
+    names = [f"c{i}" for i in range(6)]
+    y_true = rng.integers(0, 5, 200)  # class c5 never occurs: zero support
+    y_pred = np.where(rng.random(200) < 0.6, y_true, rng.integers(0, 6, 200))
+    y_pred[y_pred == 3] = 2  # c3 is never predicted: zero precision's denominator
+    scores = classification_metrics(y_true, y_pred, names)
+    labels = list(range(len(names)))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, average=None, zero_division=0
+    )
+    assert scores["accuracy"] == accuracy_score(y_true, y_pred)
+    assert scores["macro_f1"] == f1_score(
+        y_true, y_pred, labels=labels, average="macro", zero_division=0
+    )
+    for i, name in enumerate(names):
+        row = scores["per_class"][name]
+        assert (row["precision"], row["recall"], row["f1"], row["support"]) == (
+            precision[i],
+            recall[i],
+            f1[i],
+            support[i],
+        ), name

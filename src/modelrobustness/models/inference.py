@@ -24,6 +24,8 @@ import torch
 from torch import nn
 from torch.fx.experimental.optimization import fuse
 
+from ..utils.torch import fast_layout
+
 
 def inference_copy(model: nn.Module, *, device: torch.device | str | None = None) -> nn.Module:
     """An eval-mode copy of ``model`` with batch norms folded into the convolutions before
@@ -34,8 +36,6 @@ def inference_copy(model: nn.Module, *, device: torch.device | str | None = None
     original = copy.deepcopy(model).eval()
     if device is None:
         device = next(original.parameters()).device
-    fused = fuse(original.to(device))
-    if torch.device(device).type == "cpu":
-        fused = fused.to(memory_format=torch.channels_last)
+    fused = fast_layout(fuse(original.to(device)), device)
     fused.requires_grad_(False)
     return fused.eval()

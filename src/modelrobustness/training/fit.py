@@ -23,7 +23,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..utils.checks import Boolean, Integer, Number, OneOf, check_fields, check_int, ruled
-from ..utils.torch import predict_logits
+from ..utils.torch import fast_layout, predict_logits
 from .augment import augment_batch
 from .resume import Resumption, load_checkpoint, rng_states, save_checkpoint, set_rng_states
 
@@ -176,7 +176,7 @@ def fit(
             " (score_epoch adds others)"
         )
     device = torch.device(device)
-    model.to(device)
+    fast_layout(model.to(device), device)  # channels-last on CPU; back to NCHW at the end
     generator = torch.Generator().manual_seed(seed)
     optimizer = _make_optimizer(model, config)
     steps_per_epoch = -(-len(train_x) // config.batch_size)
@@ -293,6 +293,7 @@ def fit(
     if best_state is None:
         raise ValueError(f"no epoch had a comparable {select!r} (NaN in every epoch?)")
     model.load_state_dict(best_state)
+    model.to(memory_format=torch.contiguous_format)  # saved weights keep the usual layout
     model.eval()
     return FitResult(
         best_epoch=best_epoch,
