@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from helpers.images import write_class_folders
-from helpers.toy_data import toy_images
+from helpers.toy_data import toy_images, toy_model
 
 # OpenMP threads that wait for work sleep instead of spinning. The xdist workers and the
 # tiny pipeline's stages share two cores: spinning threads burned as much CPU time again as
@@ -43,7 +43,6 @@ def toy_classifier():
     """A small trained CNN (eval mode) with held-out images it mostly classifies right."""
     import torch
 
-    from modelrobustness.models import ModelConfig, build_model
     from modelrobustness.training.fit import fit
 
     from helpers.configs import fit_config
@@ -51,18 +50,7 @@ def toy_classifier():
     x, y = toy_images(512, seed=0)
     vx, vy = toy_images(128, seed=1)
     with torch.random.fork_rng():
-        torch.manual_seed(0)
-        model = build_model(
-            ModelConfig(
-                arch="vgg_small",
-                num_classes=4,
-                in_channels=1,
-                image_size=12,
-                mean=[0.3],
-                std=[0.3],
-                width=4,
-            )
-        )
+        model = toy_model(num_classes=4)
     fit(model, x, y, vx, vy, config=fit_config(epochs=4, batch_size=32, lr=0.05), seed=0)
     tx, ty = toy_images(200, seed=2)
     return model.eval(), tx, ty

@@ -15,7 +15,7 @@ from modelrobustness.attacks.losses import dlr, targeted_dlr
 from modelrobustness.attacks.square import p_schedule, square
 from modelrobustness.utils.checks import InvalidValue
 
-from helpers.toy_data import toy_images
+from helpers.toy_data import toy_images, toy_model
 from reference_libs import adv_lib_attacks, torchattacks
 
 TA_NORMS = {"linf": "Linf", "l2": "L2"}
@@ -54,7 +54,6 @@ def _mean(values):
 def toy_classifier_20():
     """The conftest ``toy_classifier`` recipe on 20 x 20 images (torchattacks' L2 Square
     writes outside a 12 x 12 image)."""
-    from modelrobustness.models import ModelConfig, build_model
     from modelrobustness.training.fit import fit
 
     from helpers.configs import fit_config
@@ -62,18 +61,7 @@ def toy_classifier_20():
     x, y = toy_images(512, seed=0, size=20)
     vx, vy = toy_images(128, seed=1, size=20)
     with torch.random.fork_rng():
-        torch.manual_seed(0)
-        model = build_model(
-            ModelConfig(
-                arch="vgg_small",
-                num_classes=4,
-                in_channels=1,
-                image_size=20,
-                mean=[0.3],
-                std=[0.3],
-                width=4,
-            )
-        )
+        model = toy_model(num_classes=4, image_size=20)
     fit(model, x, y, vx, vy, config=fit_config(epochs=4, batch_size=32, lr=0.05), seed=0)
     tx, ty = toy_images(200, seed=2, size=20)
     return model.eval(), tx, ty

@@ -27,11 +27,10 @@ from modelrobustness.evaluation.autoattack import AutoAttackConfig, evaluate_aut
 from modelrobustness.evaluation.checks import CHECKS, combine
 from modelrobustness.evaluation.detection import select_squeezers
 from modelrobustness.evaluation.pgd import evaluate_pgd
-from modelrobustness.models import ModelConfig, build_model
 from modelrobustness.training.fit import fit
 
 from helpers.configs import fit_config, pgd_config
-from helpers.toy_data import toy_images
+from helpers.toy_data import toy_images, toy_model
 
 # --- squeezers ----------------------------------------------------------------------------
 
@@ -158,18 +157,8 @@ def test_student_agrees_with_teacher():
     x, y = toy_images(512, seed=10)
     vx, vy = toy_images(64, seed=11)
     hx, _ = toy_images(128, seed=12)
-    config = ModelConfig(
-        arch="vgg_small",
-        num_classes=4,
-        in_channels=1,
-        image_size=12,
-        mean=[0.3],
-        std=[0.3],
-        width=4,
-    )
     config_fit = fit_config(epochs=6, batch_size=32, lr=0.02)
-    torch.manual_seed(0)
-    teacher = build_model(config)
+    teacher = toy_model(num_classes=4, seed=0)
     fit(
         teacher,
         x,
@@ -181,8 +170,7 @@ def test_student_agrees_with_teacher():
         loss_fn=lambda z, t: temperature_cross_entropy(z, t, temperature=10.0),
     )
     targets = soft_labels(teacher, x, temperature=10.0)
-    torch.manual_seed(1)
-    student = build_model(config)
+    student = toy_model(num_classes=4, seed=1)
     fit(
         student,
         x,

@@ -11,7 +11,8 @@ from modelrobustness.evaluation.lipschitz import (
     lipschitz_upper_bound,
     local_lipschitz_estimate,
 )
-from modelrobustness.models import ModelConfig, build_model
+
+from helpers.toy_data import toy_model
 
 
 def _explicit_matrix(conv: nn.Conv2d, shape) -> torch.Tensor:
@@ -37,18 +38,7 @@ def test_conv_operator_norm_matches_svd(stride, padding):
 def test_upper_bound_above_empirical(toy_classifier, arch):
     model, x, y = toy_classifier
     if arch == "resnet18":
-        torch.manual_seed(0)
-        model = build_model(
-            ModelConfig(
-                arch="resnet18",
-                num_classes=4,
-                in_channels=1,
-                image_size=12,
-                mean=[0.3],
-                std=[0.3],
-                width=32,
-            )
-        ).eval()
+        model = toy_model(arch="resnet18", num_classes=4, width=32).eval()
     bound = lipschitz_upper_bound(model, x)
     local = local_lipschitz_estimate(model, x, y)
     # the margin is a difference of two logits: at most sqrt(2) times the logits' constant

@@ -29,20 +29,33 @@ def two_squares(n: int, *, seed: int):
     return x.clamp(0, 1), y
 
 
-def two_squares_model():
-    """A width-4 vgg_small for :func:`two_squares`, initialised from seed 0."""
+def toy_model(
+    *,
+    num_classes: int,
+    image_size: int = 12,
+    arch: str = "vgg_small",
+    width: int = 4,
+    seed: int = 0,
+):
+    """A small gray-image classifier (mean and std 0.3) for the toy tasks, its weights drawn
+    after ``torch.manual_seed(seed)``: the global generator is left seeded, as by that call."""
     import torch
 
     from modelrobustness.models import ModelConfig, build_model
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     config = ModelConfig(
-        arch="vgg_small",
-        num_classes=2,
+        arch=arch,
+        num_classes=num_classes,
         in_channels=1,
-        image_size=12,
+        image_size=image_size,
         mean=[0.3],
         std=[0.3],
-        width=4,
+        width=width,
     )
     return build_model(config)
+
+
+def two_squares_model():
+    """A width-4 vgg_small for :func:`two_squares`, initialised from seed 0."""
+    return toy_model(num_classes=2)
