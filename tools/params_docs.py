@@ -94,7 +94,7 @@ def readers(stages: Mapping[str, dict[str, Any]], key: str) -> set[str]:
 
 
 def _group(stages: Iterable[str]) -> list[str]:
-    """``attack_pgd@baseline`` and ``attack_pgd@student`` as ``attack_pgd@*``."""
+    """``attack@baseline`` and ``attack@student`` as ``attack@*``."""
     names = sorted(stages)
     by_base: dict[str, list[str]] = {}
     for name in names:

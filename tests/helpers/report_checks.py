@@ -321,13 +321,13 @@ def assert_report_matches_metrics(report: str, root: Path) -> None:
 
     steps = runs["steps"]
     assert detector == {
-        "PGD examples of attack_pgd@baseline (each image's first successful loss)": cells(
+        "PGD examples of attack@baseline (each image's first successful loss)": cells(
             sq["adversarial_examples"]["pgd"],
             sq["detection_rate"]["pgd"],
             fixed["detection_rate"]["pgd"],
             sq["roc_auc"]["pgd"],
         ),
-        "DDN examples of attack_ddn@baseline (minimal L2)": cells(
+        "DDN examples of attack@baseline (minimal L2)": cells(
             sq["adversarial_examples"]["ddn"],
             det_ddn,
             fixed["detection_rate"]["ddn"],

@@ -339,6 +339,26 @@ def test_a_stage_stopped_by_a_parameter_prints_one_message_and_writes_nothing(tm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["models", "params.yaml"]
 
 
+def test_the_attack_stage_checks_every_attacks_parameters_before_the_first_runs(
+    tmp_path, monkeypatch
+):
+    """attack@<model> runs PGD, AutoAttack, then DDN: a bad DDN parameter must stop it before
+    PGD writes its outputs, not after two attacks' worth of work."""
+    from modelrobustness.pipeline import attack
+
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(_with("attack.ddn.steps", 0)))
+    monkeypatch.chdir(tmp_path)
+    started = []
+    monkeypatch.setattr(attack, "run_attacks", lambda *args: started.append(args))
+    with pytest.raises(ParamsError, match=r"attack\.ddn\.steps is 0"):
+        attack.main("baseline")
+    assert not started
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params()))
+    attack.main("baseline")
+    ((_, model, runs),) = started
+    assert model == "baseline" and [r.attack for r in runs] == ["pgd", "autoattack", "ddn"]
+
+
 def test_download_errors_name_the_keys(tmp_path, monkeypatch):
     from modelrobustness.data.sources.tally import DownloadError
 

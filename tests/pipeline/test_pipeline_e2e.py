@@ -86,7 +86,7 @@ STAGES = (
     "train_teacher",
     "train_student",
     "train_adversarial",
-    *(f"attack_{a}@{m}" for a in ("pgd", "autoattack", "ddn") for m in ATTACKED),
+    *(f"attack@{m}" for m in ATTACKED),
     "squeeze_detect",
     "evaluate",
 )

@@ -1,5 +1,5 @@
-"""The PGD evaluation behind ``attack_pgd``: the headline attack at ``eps`` with each loss
-(their per-sample worst case), and the robustness curve over ``eps_list``."""
+"""The PGD evaluation of stage ``attack@<model>``: the headline attack at ``eps`` with each
+loss (their per-sample worst case), and the robustness curve over ``eps_list``."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Stage ``attack_autoattack@<model>``: the AutoAttack ensemble (APGD-CE, APGD-T, Square) and
-the gradient-masking evidence on the first ``attack.samples`` test images of a model."""
+"""The AutoAttack ensemble (APGD-CE, APGD-T, Square) and the gradient-masking evidence, the
+second attack of stage ``attack@<model>``, on the first ``attack.samples`` test images of a
+model: its parameters (``attack.autoattack``) and its run."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..evaluation.autoattack import AutoAttackConfig, evaluate_autoattack
-from .attack_stage import run_attack_stage
-from .params import config_section, load_params, section_config
+from .attack_stage import AttackRun
+from .params import config_section, section_config
 from .threat import pgd_threat
 
 AUTOATTACK_SECTION = config_section(AutoAttackConfig)
@@ -23,19 +24,21 @@ def autoattack_settings(params: Mapping[str, Any]) -> tuple[AutoAttackConfig, fl
     return config, eps, norm
 
 
-def main(model_name: str) -> None:
-    params = load_params()
+def autoattack_run(params: Mapping[str, Any]) -> AttackRun:
+    """The ensemble as ``attack.autoattack`` sets it."""
     config, eps, norm = autoattack_settings(params)
-    m = run_attack_stage(
-        params,
+
+    def summary(m: Mapping[str, Any]) -> str:
+        after = ", ".join(f"{k} {v:.4f}" for k, v in m["robust_accuracy_by_attack"].items())
+        return (
+            f"clean {m['clean_accuracy']:.4f}, robust {m['robust_accuracy']:.4f} "
+            f"(after {after}), {m['seconds']:.1f} s"
+        )
+
+    return AttackRun(
         attack="autoattack",
-        model_name=model_name,
         evaluate=functools.partial(evaluate_autoattack, config=config, eps=eps, norm=norm),
         curve_columns=["attack", "robust_accuracy"],
-        title=f"AutoAttack ({config.version}) {norm} eps={eps:g} on {model_name}",
-    )
-    after = ", ".join(f"{k} {v:.4f}" for k, v in m["robust_accuracy_by_attack"].items())
-    print(
-        f"autoattack@{model_name}: clean {m['clean_accuracy']:.4f}, robust "
-        f"{m['robust_accuracy']:.4f} (after {after}), {m['seconds']:.1f} s"
+        title=f"AutoAttack ({config.version}) {norm} eps={eps:g} on {{model}}",
+        summary=summary,
     )

@@ -1,4 +1,5 @@
-"""Stage ``attack_ddn@<model>``: DDN on the first ``attack.samples`` test images of a model."""
+"""DDN, the last attack of stage ``attack@<model>``, on the first ``attack.samples`` test
+images of a model: its parameters (``attack.ddn``) and its run."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..evaluation.ddn import DDNConfig, evaluate_ddn
-from .attack_stage import run_attack_stage
-from .params import config_section, load_params, section_config
+from .attack_stage import AttackRun
+from .params import config_section, section_config
 
 DDN_SECTION = config_section(DDNConfig)
 
@@ -18,19 +19,21 @@ def ddn_config(params: Mapping[str, Any]) -> DDNConfig:
     return section_config(DDNConfig, params, "attack.ddn")
 
 
-def main(model_name: str) -> None:
-    params = load_params()
+def ddn_run(params: Mapping[str, Any]) -> AttackRun:
+    """DDN as ``attack.ddn`` sets it."""
     config = ddn_config(params)
-    m = run_attack_stage(
-        params,
+
+    def summary(m: Mapping[str, Any]) -> str:
+        median = "–" if m["median_l2"] is None else f"{m['median_l2']:.4f}"
+        return (
+            f"clean {m['clean_accuracy']:.4f}, success {m['attack_success_rate']:.4f}, "
+            f"median L2 {median}, {m['seconds']:.1f} s"
+        )
+
+    return AttackRun(
         attack="ddn",
-        model_name=model_name,
         evaluate=functools.partial(evaluate_ddn, config=config),
         curve_columns=["l2", "accuracy"],
-        title=f"DDN ({config.steps} steps) on {model_name}",
-    )
-    median = "–" if m["median_l2"] is None else f"{m['median_l2']:.4f}"
-    print(
-        f"ddn@{model_name}: clean {m['clean_accuracy']:.4f}, success "
-        f"{m['attack_success_rate']:.4f}, median L2 {median}, {m['seconds']:.1f} s"
+        title=f"DDN ({config.steps} steps) on {{model}}",
+        summary=summary,
     )

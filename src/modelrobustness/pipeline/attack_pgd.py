@@ -1,4 +1,5 @@
-"""Stage ``attack_pgd@<model>``: PGD on the first ``attack.samples`` test images of a model."""
+"""PGD, the first attack of stage ``attack@<model>``, on the first ``attack.samples`` test
+images of a model: its parameters (``attack.pgd``) and its run."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..evaluation.pgd import PGDConfig, evaluate_pgd
-from .attack_stage import run_attack_stage
-from .params import config_section, load_params, section_config
+from .attack_stage import AttackRun
+from .params import config_section, section_config
 
 PGD_SECTION = config_section(PGDConfig)
 
@@ -18,19 +19,21 @@ def pgd_config(params: Mapping[str, Any]) -> PGDConfig:
     return section_config(PGDConfig, params, "attack.pgd")
 
 
-def main(model_name: str) -> None:
-    params = load_params()
+def pgd_run(params: Mapping[str, Any]) -> AttackRun:
+    """PGD as ``attack.pgd`` sets it."""
     config = pgd_config(params)
-    m = run_attack_stage(
-        params,
+
+    def summary(m: Mapping[str, Any]) -> str:
+        after = ", ".join(f"{k} {v:.4f}" for k, v in m["robust_accuracy_by_attack"].items())
+        return (
+            f"clean {m['clean_accuracy']:.4f}, robust {m['robust_accuracy']:.4f} "
+            f"(after {after}), {m['seconds']:.1f} s"
+        )
+
+    return AttackRun(
         attack="pgd",
-        model_name=model_name,
         evaluate=functools.partial(evaluate_pgd, config=config),
         curve_columns=["eps", "robust_accuracy"],
-        title=f"PGD {config.norm} eps={config.eps:g} on {model_name}",
-    )
-    after = ", ".join(f"{k} {v:.4f}" for k, v in m["robust_accuracy_by_attack"].items())
-    print(
-        f"pgd@{model_name}: clean {m['clean_accuracy']:.4f}, robust "
-        f"{m['robust_accuracy']:.4f} (after {after}), {m['seconds']:.1f} s"
+        title=f"PGD {config.norm} eps={config.eps:g} on {{model}}",
+        summary=summary,
     )

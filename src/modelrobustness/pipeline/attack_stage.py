@@ -1,9 +1,12 @@
-"""What the attack stages (``attack_pgd``, ``attack_ddn``) share: read the model and the
-first ``attack.samples`` test images, run the evaluation, write the outputs."""
+"""What the attacks of stage ``attack@<model>`` share: read the model and the first
+``attack.samples`` test images once, run each attack's evaluation on them, write each
+attack's outputs under its own name (``metrics/attack_<attack>_<model>.json``, the
+adversarial set, the curve, the example grid)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -18,33 +21,41 @@ from .paths import ProjectPaths
 Evaluation = Callable[..., AttackOutcome]
 
 
-def run_attack_stage(
-    params: Mapping[str, Any],
-    *,
-    attack: str,
-    model_name: str,
-    evaluate: Evaluation,
-    curve_columns: Sequence[str],
-    title: str,
-) -> dict[str, Any]:
-    """Run ``evaluate`` on ``models/<model_name>.pt`` and write the stage's outputs; returns
-    its metrics."""
+@dataclass(frozen=True)
+class AttackRun:
+    """One attack of the stage, its parameters already read and checked."""
+
+    attack: str  # names its outputs: pgd, autoattack, ddn
+    evaluate: Evaluation
+    curve_columns: Sequence[str]
+    title: str  # of the example grid; ``{model}`` is the attacked model
+    summary: Callable[[Mapping[str, Any]], str]  # the metrics in one line of the log
+
+
+def run_attacks(params: Mapping[str, Any], model_name: str, runs: Sequence[AttackRun]) -> None:
+    """Run each of ``runs`` on ``models/<model_name>.pt`` and write its outputs as it ends.
+
+    Every attack starts from the same seed (``seed``), as it would alone: its results do not
+    depend on the others or on their order."""
     paths = ProjectPaths()
     samples, batch_size = attack_samples(params)
     run_device: torch.device = device(params)
     model, x, y, class_names = read_attack_inputs(paths, model_name, samples, run_device)
-    outcome = evaluate(model, x, y, batch_size=batch_size, seed=seed(params), device=run_device)
-    write_attack_outputs(
-        paths,
-        outcome,
-        x,
-        attack=attack,
-        model=model_name,
-        class_names=class_names,
-        curve_columns=curve_columns,
-        title=title,
-    )
-    # the curve is in the plot data (curve_columns); the record keeps the headline
-    record = {k: v for k, v in outcome.metrics.items() if k != "curve"}
-    write_metrics(paths, f"attack_{attack}_{model_name}", record)
-    return outcome.metrics
+    for run in runs:
+        outcome = run.evaluate(
+            model, x, y, batch_size=batch_size, seed=seed(params), device=run_device
+        )
+        write_attack_outputs(
+            paths,
+            outcome,
+            x,
+            attack=run.attack,
+            model=model_name,
+            class_names=class_names,
+            curve_columns=run.curve_columns,
+            title=run.title.format(model=model_name),
+        )
+        # the curve is in the plot data (curve_columns); the record keeps the headline
+        record = {k: v for k, v in outcome.metrics.items() if k != "curve"}
+        write_metrics(paths, f"attack_{run.attack}_{model_name}", record)
+        print(f"{run.attack}@{model_name}: {run.summary(outcome.metrics)}", flush=True)

@@ -94,8 +94,8 @@ def combined_robustness(
         )
     except InvalidValue:
         raise ValueError(
-            f"attack_pgd@{model} and attack_autoattack@{model} attacked "
-            "different images: rerun both (`dvc repro`)"
+            f"PGD and AutoAttack of attack@{model} attacked different images: rerun "
+            f"the stage (`dvc repro --force attack@{model}`)"
         ) from None
 
 

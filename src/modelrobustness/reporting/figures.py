@@ -10,15 +10,16 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-import matplotlib
+import numpy as np
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+# Figures are drawn with matplotlib's object-oriented API: a Figure renders itself to PNG
+# through the Agg canvas, with no pyplot, no backend selection and no figure manager to
+# close. Importing pyplot would cost every drawing stage half a second of start-up.
+from matplotlib.figure import Figure
 
-from ..utils.io import atomic_write_bytes  # noqa: E402
+from ..utils.io import atomic_write_bytes
+from ..utils.stats import confusion_matrix
 
 if TYPE_CHECKING:  # the attack stages draw example grids without pandas or scikit-learn
     import pandas as pd
@@ -29,7 +30,6 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = 80) -> None:
     file, so equal inputs give equal bytes."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
-    plt.close(fig)
     atomic_write_bytes(path, buffer.getvalue())
 
 
@@ -61,10 +61,10 @@ def example_grid(
     cmap = "gray" if gray else None
     height = 2.2 * rows + 0.4  # 0.4 in for the suptitle
     # a fixed layout: tight_layout measures all 3 x rows titles and costs a second
-    fig, axes = plt.subplots(
+    fig = Figure(figsize=(6.6, height))
+    axes = fig.subplots(
         rows,
         3,
-        figsize=(6.6, height),
         squeeze=False,
         gridspec_kw={
             "left": 0.02,
@@ -126,7 +126,8 @@ def score_histogram_png(
     title: str,
 ) -> None:
     """Overlaid histograms of detector scores with the thresholds as vertical lines."""
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    fig = Figure(figsize=(6.4, 3.6))
+    ax = fig.subplots()
     bins = torch.linspace(0, 2, 41).numpy()
     for name, values in scores.items():
         if len(values):
@@ -167,7 +168,8 @@ def robustness_curves_png(
     """Two panels: PGD robust accuracy against eps (columns ``eps``, ``robust_accuracy``)
     and accuracy under an L2 budget from DDN's minimal perturbations (``l2``,
     ``accuracy``), one line per model."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig = Figure(figsize=(10, 3.8))
+    left, right = fig.subplots(1, 2)
     for model, curve in pgd_curves.items():
         left.plot(
             curve["eps"], curve["robust_accuracy"], label=model, **MODEL_STYLES.get(model, {})
@@ -215,7 +217,8 @@ def roc_png(
 ) -> None:
     """ROC curves of the detector per attack (columns ``fpr``, ``tpr``), with each
     threshold's operating point ``{threshold_name: {attack: (fpr, tpr)}}`` marked."""
-    fig, ax = plt.subplots(figsize=(5.2, 4.4))
+    fig = Figure(figsize=(5.2, 4.4))
+    ax = fig.subplots()
     colors = {"pgd": "tab:red", "ddn": "tab:purple"}
     for attack, curve in roc.items():
         ax.plot(
@@ -259,11 +262,15 @@ def confusion_png(
 ) -> None:
     """One confusion matrix per model (``{model: (actual, predicted)}`` class names),
     rows = actual, columns = predicted, counts written in the cells."""
-    from sklearn.metrics import confusion_matrix  # a second of start-up the attacks skip
-
-    fig, axes = plt.subplots(1, len(pairs), figsize=(5.2 * len(pairs), 4.8), squeeze=False)
+    index = {name: i for i, name in enumerate(class_names)}
+    fig = Figure(figsize=(5.2 * len(pairs), 4.8))
+    axes = fig.subplots(1, len(pairs), squeeze=False)
     for ax, (model, (actual, predicted)) in zip(axes[0], pairs.items(), strict=True):
-        matrix = confusion_matrix(actual, predicted, labels=list(class_names))
+        matrix = confusion_matrix(
+            [index[name] for name in actual],
+            [index[name] for name in predicted],
+            classes=len(class_names),
+        )
         ax.imshow(matrix, cmap="Blues")
         threshold = matrix.max() / 2
         for (i, j), count in np.ndenumerate(matrix):

@@ -219,8 +219,8 @@ def detector_table(summary: dict[str, Any]) -> str:
     calibrated = f"detected at {s['threshold']:.3f} (calibrated)"
     fixed_label = f"detected at {fixed['threshold']:.3f} (fixed)"
     labels = (
-        ("pgd", "PGD examples of attack_pgd@baseline (each image's first successful loss)"),
-        ("ddn", "DDN examples of attack_ddn@baseline (minimal L2)"),
+        ("pgd", "PGD examples of attack@baseline (each image's first successful loss)"),
+        ("ddn", "DDN examples of attack@baseline (minimal L2)"),
         ("plain", f"PGD, plain: margin loss, all {steps} steps, ignores the detector"),
         ("plain_first_iterate", "PGD, plain, stopped at the first misclassified step"),
         ("adaptive", f"adaptive PGD: BPDA through the squeezers, {steps} steps"),
@@ -360,7 +360,7 @@ def results_markdown(summary: dict[str, Any], *, figures: str = FIGURES) -> str:
             "*worst case*: share of the attacked images that survive every attack at the headline "
             "budget (per image: PGD's losses, APGD-CE, APGD-T and Square), with its 95% Wilson "
             "interval. Each attack column is the robust accuracy after that attack *and the ones "
-            "left of it in the same stage*: within `attack_pgd` and `attack_autoattack` each "
+            "left of it in the same evaluation*: within PGD and within AutoAttack each "
             "attack runs only on the images the earlier ones left robust, so PGD-CE and APGD-CE "
             "are their own numbers. *masking checks*: the sanity checks below; any that fires "
             "means the gradient attacks' numbers overstate robustness.",

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from ..data.prepared import load_class_names, load_split
 from ..models.classifier import ArchitectureConfig, Classifier, ModelConfig, build_model
+from ..utils.stats import confusion_matrix
 from ..utils.torch import predict_logits
 from .fit import EpochCallback, EpochScore, FitConfig, FitResult, LossFn, Perturbation, fit
 from .resume import Resumption
@@ -76,8 +77,7 @@ def classification_metrics(
     than by sklearn because importing sklearn (which loads scipy and pandas) costs each
     training stage about 2.5 s on 2 cores, four times per `dvc repro`."""
     k = len(class_names)
-    y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
-    confusion = np.bincount(k * y_true + y_pred, minlength=k * k).reshape(k, k)
+    confusion = confusion_matrix(y_true, y_pred, classes=k)
     tp = np.diag(confusion).astype(np.float64)
     support, predicted = confusion.sum(axis=1), confusion.sum(axis=0)
 

@@ -1,0 +1,10 @@
+"""Stage `attack@<model>`: PGD, AutoAttack and DDN on the first attack.samples test images
+of a model."""
+
+import sys
+
+from modelrobustness.pipeline.attack import main
+from modelrobustness.pipeline.entry import run_stage
+
+if __name__ == "__main__":
+    run_stage("attack", main, *sys.argv[1:])
