@@ -235,9 +235,9 @@ def test_predict_warns_far_from_the_training_data(tiny_pipeline, images, capsys)
     assert "The model answers one of its 10 classes whatever the image shows" in note
 
 
-def test_predict_reports_unreadable_images_and_goes_on(tiny_pipeline, images):
+def test_predict_reports_unreadable_images_and_goes_on(tiny_pipeline, images, capsys):
     repo, _ = tiny_pipeline
-    result = cli(repo, "predict", images["bad"], images["png"], images["missing"])
+    result = cli_here(capsys, repo, "predict", images["bad"], images["png"], images["missing"])
     assert result.returncode == 1
     assert f"{images['bad']} is not a usable image (not_image" in result.stderr
     assert f"cannot read {images['missing']}" in result.stderr
@@ -300,10 +300,12 @@ def test_missing_model_says_to_run_dvc_repro(tiny_pipeline, images, tmp_path, ca
 
 
 @pytest.mark.parametrize("attack", ["pgd", "ddn"])
-def test_attack_writes_the_adversarial_image(tiny_pipeline, images, tmp_path, attack):
+def test_attack_writes_the_adversarial_image(tiny_pipeline, images, tmp_path, capsys, attack):
+    """In this process (test_predict_with_the_detectors_model runs the command as a new
+    one): the same code path, without a second start-up of torch."""
     repo, _ = tiny_pipeline
     out = tmp_path / "adv.png"
-    result = cli(repo, "attack", images["png"], "--attack", attack, "--out", out)
+    result = cli_here(capsys, repo, "attack", images["png"], "--attack", attack, "--out", out)
     assert result.returncode == 0, result.stderr
     net, x, before, _ = _model_view(repo, images["png"])
     x_adv = load_image(out, size=net.config.image_size, channels=net.config.in_channels)
