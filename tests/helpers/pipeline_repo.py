@@ -26,6 +26,10 @@ def env() -> dict[str, str]:
         GIT_AUTHOR_EMAIL="e2e@example.invalid",
         GIT_COMMITTER_NAME="e2e",
         GIT_COMMITTER_EMAIL="e2e@example.invalid",
+        # one torch thread per stage: the tests run up to three torch processes at once on
+        # two cores (two tiny repos beside the other xdist worker), where a second thread
+        # per process only adds contention
+        OMP_NUM_THREADS="1",
     )
     return out
 
