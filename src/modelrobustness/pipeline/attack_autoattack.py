@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..evaluation.autoattack import AutoAttackConfig, evaluate_autoattack
-from .attack_stage import AttackRun
+from .attack_stage import AttackRun, robust_summary
 from .params import config_section, section_config
 from .threat import pgd_threat
 
@@ -27,18 +27,10 @@ def autoattack_settings(params: Mapping[str, Any]) -> tuple[AutoAttackConfig, fl
 def autoattack_run(params: Mapping[str, Any]) -> AttackRun:
     """The ensemble as ``attack.autoattack`` sets it."""
     config, eps, norm = autoattack_settings(params)
-
-    def summary(m: Mapping[str, Any]) -> str:
-        after = ", ".join(f"{k} {v:.4f}" for k, v in m["robust_accuracy_by_attack"].items())
-        return (
-            f"clean {m['clean_accuracy']:.4f}, robust {m['robust_accuracy']:.4f} "
-            f"(after {after}), {m['seconds']:.1f} s"
-        )
-
     return AttackRun(
         attack="autoattack",
         evaluate=functools.partial(evaluate_autoattack, config=config, eps=eps, norm=norm),
         curve_columns=["attack", "robust_accuracy"],
         title=f"AutoAttack ({config.version}) {norm} eps={eps:g} on {{model}}",
-        summary=summary,
+        summary=robust_summary,
     )

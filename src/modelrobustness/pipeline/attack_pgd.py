@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..evaluation.pgd import PGDConfig, evaluate_pgd
-from .attack_stage import AttackRun
+from .attack_stage import AttackRun, robust_summary
 from .params import config_section, section_config
 
 PGD_SECTION = config_section(PGDConfig)
@@ -22,18 +22,10 @@ def pgd_config(params: Mapping[str, Any]) -> PGDConfig:
 def pgd_run(params: Mapping[str, Any]) -> AttackRun:
     """PGD as ``attack.pgd`` sets it."""
     config = pgd_config(params)
-
-    def summary(m: Mapping[str, Any]) -> str:
-        after = ", ".join(f"{k} {v:.4f}" for k, v in m["robust_accuracy_by_attack"].items())
-        return (
-            f"clean {m['clean_accuracy']:.4f}, robust {m['robust_accuracy']:.4f} "
-            f"(after {after}), {m['seconds']:.1f} s"
-        )
-
     return AttackRun(
         attack="pgd",
         evaluate=functools.partial(evaluate_pgd, config=config),
         curve_columns=["eps", "robust_accuracy"],
         title=f"PGD {config.norm} eps={config.eps:g} on {{model}}",
-        summary=summary,
+        summary=robust_summary,
     )

@@ -32,6 +32,16 @@ class AttackRun:
     summary: Callable[[Mapping[str, Any]], str]  # the metrics in one line of the log
 
 
+def robust_summary(m: Mapping[str, Any]) -> str:
+    """The log line of an ensemble (PGD's losses, AutoAttack): clean and robust accuracy,
+    the robust accuracy after each of its attacks, the seconds."""
+    after = ", ".join(f"{k} {v:.4f}" for k, v in m["robust_accuracy_by_attack"].items())
+    return (
+        f"clean {m['clean_accuracy']:.4f}, robust {m['robust_accuracy']:.4f} "
+        f"(after {after}), {m['seconds']:.1f} s"
+    )
+
+
 def run_attacks(params: Mapping[str, Any], model_name: str, runs: Sequence[AttackRun]) -> None:
     """Run each of ``runs`` on ``models/<model_name>.pt`` and write its outputs as it ends.
 
