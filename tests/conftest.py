@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,12 @@ from helpers.toy_data import toy_images, toy_model
 # the thread count stays torch's own. Set before torch starts its OpenMP runtime, and
 # inherited by every stage the tests start.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+# A test run started in the background of a non-interactive shell (`(make test &)`) inherits
+# SIGINT ignored, and so would every stage the tests start: the Ctrl-C test could never
+# interrupt one. A handler set here resets to the default in each child at exec.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @dataclass(frozen=True)
