@@ -10,6 +10,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -226,3 +227,21 @@ def test_wilson_interval_matches_scipy(confidence: float):
             low, high = wilson_interval(k, n, confidence=confidence)
             assert low == pytest.approx(ci.low, abs=1e-12), (k, n)
             assert high == pytest.approx(ci.high, abs=1e-12), (k, n)
+
+
+def test_confusion_matrix_equals_sklearns_and_refuses_foreign_labels():
+    from sklearn.metrics import confusion_matrix as sklearn_confusion
+
+    from modelrobustness.utils.stats import confusion_matrix
+
+    rng = np.random.default_rng(0)
+    y_true = rng.integers(0, 4, 300)  # class 4 never occurs
+    y_pred = np.where(rng.random(300) < 0.7, y_true, rng.integers(0, 5, 300))
+    ours = confusion_matrix(y_true, y_pred, classes=5)
+    assert ours.dtype == np.int64
+    assert (ours == sklearn_confusion(y_true, y_pred, labels=range(5))).all()
+    assert confusion_matrix([], [], classes=3).tolist() == [[0] * 3] * 3
+    with pytest.raises(ValueError, match="outside the 5 classes"):
+        confusion_matrix([0, 5], [0, 1], classes=5)
+    with pytest.raises(ValueError, match="3 labels but 2 predictions"):
+        confusion_matrix([0, 1, 2], [0, 1], classes=5)

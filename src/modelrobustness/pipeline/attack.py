@@ -2,8 +2,9 @@
 ``attack.samples`` test images of a model, one after the other in one process.
 
 One stage per model rather than one per attack and model: each stage process pays about 4 s
-on 2 cores before it attacks anything (starting Python, importing torch, DVC's bookkeeping),
-which is 24 s of the default pipeline's 5-minute budget for six more processes. The price: a
+on 2 cores before it attacks anything (starting Python, importing torch, DVC's bookkeeping);
+the nine per-attack stages took 116 s of a from-scratch run, these three 75 s
+(docs/benchmarks.md). The price: a
 changed parameter of one attack reruns the other two on that model (with the same results,
 so nothing downstream of them reruns). Every attack's parameters are read and checked before
 the first one runs, so a bad one stops the stage before it writes anything."""

@@ -50,11 +50,10 @@ def run_attacks(params: Mapping[str, Any], model_name: str, runs: Sequence[Attac
     paths = ProjectPaths()
     samples, batch_size = attack_samples(params)
     run_device: torch.device = device(params)
+    run_seed = seed(params)
     model, x, y, class_names = read_attack_inputs(paths, model_name, samples, run_device)
     for run in runs:
-        outcome = run.evaluate(
-            model, x, y, batch_size=batch_size, seed=seed(params), device=run_device
-        )
+        outcome = run.evaluate(model, x, y, batch_size=batch_size, seed=run_seed, device=run_device)
         write_attack_outputs(
             paths,
             outcome,
