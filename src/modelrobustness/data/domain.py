@@ -26,6 +26,8 @@ COLOR_SHARE = 0.05
 # and the margin (in [0, 1] pixel units) allowed beyond them.
 QUANTILES = (0.005, 0.995)
 MARGIN = 0.05
+# images per chunk when profiling a split: memory stays bounded for a memory-mapped split
+CHUNK = 1024
 
 
 def _range(values: np.ndarray) -> list[float]:
@@ -34,11 +36,16 @@ def _range(values: np.ndarray) -> list[float]:
 
 
 def domain_profile(x: np.ndarray, sources: Sequence[SourceFacts]) -> dict[str, Any]:
-    """The profile of a training split: ``x`` its prepared uint8 images (N x C x H x W),
-    ``sources`` the facts of their source files."""
+    """The profile of a training split: ``x`` its prepared uint8 images (N x C x H x W; a
+    memory map is read in chunks), ``sources`` the facts of their source files."""
     if len(x) == 0 or len(sources) == 0:
         raise ValueError("a domain profile needs at least one image")
-    pixels = x.reshape(len(x), -1).astype(np.float64) / 255.0
+    brightness, contrast = np.empty(len(x)), np.empty(len(x))
+    for begin in range(0, len(x), CHUNK):
+        pixels = x[begin : begin + CHUNK].reshape(-1, int(np.prod(x.shape[1:])))
+        pixels = pixels.astype(np.float64) / 255.0
+        brightness[begin : begin + len(pixels)] = pixels.mean(axis=1)
+        contrast[begin : begin + len(pixels)] = pixels.std(axis=1)
     widths = [s.width for s in sources]
     heights = [s.height for s in sources]
     return {
@@ -47,8 +54,8 @@ def domain_profile(x: np.ndarray, sources: Sequence[SourceFacts]) -> dict[str, A
         "source_width": [int(min(widths)), int(max(widths))],
         "source_height": [int(min(heights)), int(max(heights))],
         "color_share": round(sum(s.color for s in sources) / len(sources), 4),
-        "brightness": _range(pixels.mean(axis=1)),
-        "contrast": _range(pixels.std(axis=1)),
+        "brightness": _range(brightness),
+        "contrast": _range(contrast),
     }
 
 

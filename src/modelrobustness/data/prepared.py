@@ -71,13 +71,17 @@ def array_shape(prepared_dir: str | Path, split: str) -> tuple[int, ...]:
 
 
 def load_split_uint8(prepared_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Return (uint8 N x C x H x W, int64 N) for ``split`` (train, val or test)."""
+    """Return (uint8 N x C x H x W, int64 N) for ``split`` (train, val or test).
+
+    The images are memory-mapped read-only (``np.memmap``): nothing is read until rows are
+    indexed, so a split larger than memory can be streamed (:class:`ScaledImages`). The
+    labels are read whole."""
     check_choice("split", split, SPLITS)
     prepared_dir = Path(prepared_dir)
     x_path, y_path = prepared_dir / f"{split}_x.npy", prepared_dir / f"{split}_y.npy"
     if not x_path.is_file() or not y_path.is_file():
         raise FileNotFoundError(f"{x_path} not found: run `dvc repro split` first")
-    x, y = _load_array(x_path), _load_array(y_path)
+    x, y = _load_array(x_path, mmap_mode="r"), _load_array(y_path)
     if x.dtype != np.uint8 or x.ndim != 4 or y.shape != (x.shape[0],):
         raise PreparedDataError(
             f"{prepared_dir}: malformed {split} arrays {x.shape} / "
@@ -86,12 +90,44 @@ def load_split_uint8(prepared_dir: str | Path, split: str) -> tuple[np.ndarray, 
     return x, y
 
 
-def load_split(prepared_dir: str | Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return (float32 images in [0, 1], N x C x H x W; int64 labels) for ``split``."""
+def load_split(
+    prepared_dir: str | Path, split: str, *, rows: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return (float32 images in [0, 1], N x C x H x W; int64 labels) for ``split``, in
+    memory: every row, or the first ``rows`` (only those are read)."""
     import torch
 
     x, y = load_split_uint8(prepared_dir, split)
-    return torch.from_numpy(x).float().div_(255.0), torch.from_numpy(y).long()
+    x, y = x[:rows], y[:rows]
+    return ScaledImages(x)[:], torch.from_numpy(np.array(y)).long()
+
+
+class ScaledImages:
+    """A uint8 image array (N x C x H x W; a memory map, mostly) seen as float32 tensors in
+    [0, 1]: indexing reads and scales only the rows asked for, so code that takes images in
+    batches (``x[i:j]``, ``x[index]``, ``len(x)``) streams a split larger than memory."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        if array.dtype != np.uint8 or array.ndim != 4:
+            raise ValueError(
+                f"expected uint8 N x C x H x W images, got {array.dtype} {array.shape}"
+            )
+        self.array = array
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.array.shape)
+
+    def __getitem__(self, index: object) -> torch.Tensor:
+        import torch
+
+        if isinstance(index, torch.Tensor):
+            index = index.cpu().numpy()
+        rows = np.array(self.array[index])  # a copy: the map stays read-only
+        return torch.from_numpy(rows).float().div_(255.0)
 
 
 def load_class_names(prepared_dir: str | Path) -> list[str]:

@@ -160,11 +160,11 @@ def main() -> None:
     settings = adversarial_settings(params)
     config, val_samples = settings.config, settings.val_samples
     run_seed, run_device = seed(params), device(params)
-    val_x, val_y = load_split(paths.prepared, "val")
-    test_x, test_y = load_split(paths.prepared, "test")
+    val_x, val_y = load_split(paths.prepared, "val", rows=val_samples)
+    test_x, test_y = load_split(paths.prepared, "test", rows=val_samples)
     scorer = epoch_scorer(
-        val_x[:val_samples],
-        val_y[:val_samples],
+        val_x,
+        val_y,
         eps=config.eps,
         norm=config.norm,
         seed=run_seed,
@@ -187,7 +187,7 @@ def main() -> None:
         more_metrics=lambda run: _robust_record(
             run,
             settings=settings,
-            val_images=len(val_x[:val_samples]),
+            val_images=len(val_x),
             test_x=test_x,
             test_y=test_y,
             run_seed=run_seed,

@@ -7,7 +7,7 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-from ..data.prepared import load_split
+from ..data.prepared import ScaledImages, load_split_uint8
 from ..defenses.distillation import soft_cross_entropy, soft_labels, temperature_cross_entropy
 from ..models.classifier import ArchitectureConfig
 from ..utils.checks import Number
@@ -60,9 +60,9 @@ def train_student() -> None:
     params, paths = load_params(), ProjectPaths()
     t, run_device = temperature(params), device(params)
     teacher = load_trained(paths, "teacher", run_device)
-    train_x, _ = load_split(paths.prepared, "train")
-    targets = soft_labels(teacher, train_x, temperature=t, device=run_device)
-    test_x, _ = load_split(paths.prepared, "test")
+    train_x, _ = load_split_uint8(paths.prepared, "train")  # memory-mapped, read in batches
+    targets = soft_labels(teacher, ScaledImages(train_x), temperature=t, device=run_device)
+    test_x, _ = load_split_uint8(paths.prepared, "test")
     run_training(
         "student",
         params,
@@ -70,5 +70,5 @@ def train_student() -> None:
         loss_fn=functools.partial(soft_cross_entropy, temperature=t),
         train_targets=targets,
         extra_metrics={"temperature": t},
-        teacher_predictions=predict_labels(teacher, test_x, device=run_device),
+        teacher_predictions=predict_labels(teacher, ScaledImages(test_x), device=run_device),
     )

@@ -7,18 +7,18 @@ nothing."""
 from __future__ import annotations
 
 import errno
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from ..utils.errors import UserError
+from ..utils.processes import WORKERS_VARIABLE, launched_by_torchrun
+from .launch import INTERRUPTED_STATUS, launch, limit_threads
 
 # exit status of a stage stopped by a user error (DVC reports it as a failed stage)
 USER_ERROR_STATUS = 2
 
-
-# exit status of a stage stopped by Ctrl-C (the shell's 128 + SIGINT)
-INTERRUPTED_STATUS = 130
 # what the system refused, by errno: (what the stage could not do, what to do about it)
 REFUSALS = {
     errno.ENOSPC: ("write", "free some disk space"),
@@ -45,12 +45,27 @@ def _fail(name: str, message: str, status: int) -> None:
     sys.exit(status)
 
 
-def run_stage(name: str, main: Callable[..., Any], *args: str) -> None:
+def run_stage(
+    name: str,
+    main: Callable[..., Any],
+    *args: str,
+    processes: Callable[[], int] | None = None,
+) -> None:
     """``main(*args)`` for the stage ``name``; a :class:`UserError` or a missing file, a
     write the system refused (disk full, read-only or foreign folder) and Ctrl-C each end it
     with one message on standard error, never a traceback. Outputs are written atomically,
-    so none is left half-written."""
+    so none is left half-written.
+
+    ``processes()`` (read from params.yaml) above 1: the stage starts itself under torchrun
+    in that many processes (:mod:`.launch`) and exits with their status. Under torchrun, or
+    with ``MODELROBUSTNESS_WORKERS`` set, torch's threads are limited to this process's
+    share of the cores."""
     try:
+        nproc = processes() if processes is not None else 1
+        if nproc > 1 and not launched_by_torchrun():
+            sys.exit(launch(nproc))
+        if launched_by_torchrun() or WORKERS_VARIABLE in os.environ:
+            limit_threads(nproc)
         main(*args)
     except (UserError, FileNotFoundError) as exc:
         _fail(

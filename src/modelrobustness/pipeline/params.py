@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
-from ..utils.checks import SEED, Integer, InvalidValue, Rule, field_rules
+from ..utils.checks import SEED, Boolean, Integer, InvalidValue, Rule, field_rules
 from ..utils.device import DEVICE_NAME
 from ..utils.errors import UserError
 
@@ -276,13 +276,18 @@ def seed(params: Mapping[str, Any]) -> int:
 
 def device(params: Mapping[str, Any]) -> torch.device:
     """``device`` resolved (``auto``: CUDA when available, else CPU); a device this machine
-    does not have is an error naming the key."""
-    from ..utils.device import resolve_device  # imports torch: only when asked
+    does not have is an error naming the key. On CUDA with ``deterministic: true`` torch's
+    deterministic algorithms are switched on (:func:`~..utils.device.make_deterministic`)."""
+    from ..utils.device import make_deterministic, resolve_device  # import torch when asked
 
+    deterministic = checked(params, "deterministic", Boolean())
     try:
-        return resolve_device(checked(params, "device", DEVICE_NAME))
+        resolved = resolve_device(checked(params, "device", DEVICE_NAME))
     except InvalidValue as exc:
         raise params_error(exc, "device") from None
+    if deterministic:
+        make_deterministic(resolved)
+    return resolved
 
 
 def attack_samples(params: Mapping[str, Any]) -> tuple[int, int]:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..utils.checks import SEED
+from ..utils.checks import SEED, Boolean
 from ..utils.device import DEVICE_NAME
 from . import (
     adversarial,
@@ -31,6 +31,7 @@ PARAMS_SCHEMA = Section(
     {
         "seed": SEED,
         "device": DEVICE_NAME,
+        "deterministic": Boolean(),
         "data": Section({**download.DATA_KEYS, **split.DATA_KEYS}),
         "split": split.SPLIT_SECTION,
         "model": train.MODEL_SECTION,

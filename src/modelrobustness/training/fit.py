@@ -4,27 +4,57 @@ adversarial).
 Targets may be hard labels (int64 N) or soft labels (float N x K): the loss function
 decides. Adversarial training passes a per-batch ``perturb`` (:mod:`.adversarial`) and a
 per-epoch ``score_epoch`` (robust validation accuracy) that picks the kept epoch.
-Mini-batch order, augmentation and perturbations draw from an explicit
-``torch.Generator`` seeded by the caller, so a run is reproducible without touching global
-random state.
+The mini-batch order is a seeded permutation per epoch (:mod:`.batches`); augmentation and
+perturbations draw from an explicit ``torch.Generator`` seeded by the caller, so a run is
+reproducible without touching global random state.
+
+Under ``torchrun`` (``ranks.world`` processes, :mod:`.distributed`) the model is wrapped in
+``DistributedDataParallel``: each process trains on its share of every global batch, the
+epoch's statistics are summed over the processes (padding rows left out) and validation is
+shared out and gathered, so every process sees the same numbers and keeps the same epoch.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from ..utils.checks import Boolean, Integer, Number, OneOf, check_fields, check_int, ruled
+from ..utils.checks import (
+    Boolean,
+    Integer,
+    InvalidValue,
+    Number,
+    OneOf,
+    check_fields,
+    check_int,
+    ruled,
+)
 from ..utils.torch import fast_layout, predict_logits
 from .augment import augment_batch
+from .batches import EpochBatches, RowReader, batch_loader, to_unit_float
+from .distributed import (
+    SINGLE,
+    Ranks,
+    gather_objects,
+    gather_rows,
+    shard_bounds,
+    shard_sizes,
+    sum_across,
+)
+from .gpu import PRECISIONS, gpu_plan
 from .resume import Resumption, load_checkpoint, rng_states, save_checkpoint, set_rng_states
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -68,6 +98,12 @@ class FitConfig:
     momentum (Adam's beta1) between 0.85 and 0.95, overriding ``momentum``, which applies to
     the ``cosine`` and ``constant`` schedules. ``eval_batch_size`` only sets how many
     validation images are scored at once.
+
+    ``nproc`` is how many processes the training stage starts (``torchrun``; the fit runs in
+    whichever process group it is given), ``batch_size`` the global batch they share.
+    ``loader_workers`` are the DataLoader's worker processes (0: batches are read in the
+    training process). ``precision``, ``channels_last`` and ``compile`` are the GPU options
+    (:mod:`.gpu`), ignored on CPU.
     """
 
     epochs: int = ruled(Integer(minimum=1))
@@ -79,11 +115,23 @@ class FitConfig:
     schedule: str = ruled(OneOf(SCHEDULES))
     crop_padding: int = ruled(Integer(minimum=0))
     flip: bool = ruled(Boolean())
+    nproc: int = ruled(Integer(minimum=1))
+    loader_workers: int = ruled(Integer(minimum=0))
+    precision: str = ruled(OneOf(PRECISIONS))
+    channels_last: bool = ruled(Boolean())
+    compile: bool = ruled(Boolean())
     eval_batch_size: int = 1000
 
     def __post_init__(self) -> None:
         check_fields(self)
         check_int("eval_batch_size", self.eval_batch_size)
+        if self.batch_size % self.nproc:
+            raise InvalidValue(
+                "batch_size",
+                self.batch_size,
+                f"a multiple of nproc = {self.nproc} (each process takes an equal share"
+                " of every batch)",
+            )
 
 
 @dataclass
@@ -132,11 +180,65 @@ def hard_labels(targets: torch.Tensor) -> torch.Tensor:
     return targets.argmax(dim=1) if targets.ndim == 2 else targets
 
 
+@dataclass
+class _Progress:
+    """The fit's state between epochs besides the model, optimizer and generators: what a
+    checkpoint holds (its fields are the checkpoint's keys)."""
+
+    best_state: dict[str, torch.Tensor] | None = None
+    best_epoch: int = 0
+    best_val: float = -1.0
+    best_score: float = -float("inf")
+    history: list[dict[str, float]] = field(default_factory=list)
+    seen: int = 0
+    score_seconds: float = 0.0
+    elapsed: float = 0.0
+
+    def state(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+def process_seed(seed: int, rank: int) -> int:
+    """The seed of process ``rank``'s generator (augmentation, perturbations): ``seed``
+    itself for rank 0, an independent stream for the others (numpy's SeedSequence)."""
+    if rank == 0:
+        return seed
+    words = np.random.SeedSequence([seed, rank]).generate_state(2, dtype=np.uint32)
+    return int(words[0]) << 32 | int(words[1])
+
+
+def _predict_shared(
+    model: nn.Module, x: Any, *, batch_size: int, device: torch.device, ranks: Ranks
+) -> torch.Tensor:
+    """Logits of every row of ``x``: each process predicts its share, all gather them."""
+    begin, end = shard_bounds(len(x), ranks)
+    local = predict_logits(model, _rows(x, begin, end), batch_size=batch_size, device=device)
+    return gather_rows(local, shard_sizes(len(x), ranks.world), ranks)
+
+
+def _rows(x: Any, begin: int, end: int) -> Any:
+    return x if (begin, end) == (0, len(x)) else _Slice(x, begin, end)
+
+
+class _Slice:
+    """Rows ``[begin, end)`` of an image source, read only when indexed."""
+
+    def __init__(self, x: Any, begin: int, end: int) -> None:
+        self.x, self.begin, self.end = x, begin, end
+
+    def __len__(self) -> int:
+        return self.end - self.begin
+
+    def __getitem__(self, index: slice) -> torch.Tensor:
+        start, stop, _ = index.indices(len(self))
+        return self.x[self.begin + start : self.begin + stop]
+
+
 def fit(
     model: nn.Module,
-    train_x: torch.Tensor,
+    train_x: torch.Tensor | np.ndarray,
     train_targets: torch.Tensor,
-    val_x: torch.Tensor,
+    val_x: Any,
     val_y: torch.Tensor,
     *,
     config: FitConfig,
@@ -149,11 +251,15 @@ def fit(
     score_epoch: EpochScore | None = None,
     select: str = "val_accuracy",
     resume: Resumption | None = None,
+    ranks: Ranks = SINGLE,
 ) -> FitResult:
     """Train ``model`` in place and restore the weights of its best validation epoch.
 
-    ``train_x`` is float [0, 1]; ``loss_fn(logits, targets)`` returns the mean loss of a
-    batch. ``perturb(model, x, labels, progress=epochs_done, generator=...)`` replaces
+    ``train_x`` is float [0, 1] or uint8 (a memory-mapped array: batches are streamed from
+    it, :mod:`.batches`); ``val_x`` the same or anything indexable by row ranges that gives
+    float images (:class:`~modelrobustness.data.prepared.ScaledImages`).
+    ``loss_fn(logits, targets)`` returns the mean loss of a batch.
+    ``perturb(model, x, labels, progress=epochs_done, generator=...)`` replaces
     each (augmented) batch by the inputs to train on and may add a loss term
     (:class:`PerturbedBatch`); train_loss is then the loss with that term and
     train_accuracy the accuracy on the inputs trained on (TRADES: the clean batch). After
@@ -163,10 +269,13 @@ def fit(
     ``stats[select]``; ties keep the earlier epoch. ``train_seconds`` leaves out the time
     ``score_epoch`` takes (``score_seconds``).
 
-    With ``resume``, a checkpoint is written after every epoch (:mod:`.resume`), and a
-    matching one found at the start is continued from: the epochs it holds are replayed to
-    ``on_epoch_end`` and the run ends as an uninterrupted one would. A NaN or infinite
-    loss stops the run at once with :class:`NonFiniteLoss`.
+    With ``resume``, a checkpoint is written after every epoch (:mod:`.resume`; by rank 0,
+    holding every process's generator), and a matching one found at the start is continued
+    from by every process: the epochs it holds are replayed to ``on_epoch_end`` and the run
+    ends as an uninterrupted one would. A NaN or infinite loss stops the run at once with
+    :class:`NonFiniteLoss`. ``ranks``: this process's place in a ``torchrun`` group; every
+    process calls ``fit`` with the same arguments, except that only rank 0 should be given
+    an ``on_epoch_end`` that logs.
     """
     if len(train_x) != len(train_targets) or len(val_x) != len(val_y):
         raise ValueError("images and targets must have the same length")
@@ -176,78 +285,103 @@ def fit(
             " (score_epoch adds others)"
         )
     device = torch.device(device)
+    plan = gpu_plan(
+        precision=config.precision,
+        channels_last=config.channels_last,
+        compile=config.compile,
+        device=device,
+    )
+    if plan.ignored and ranks.main:
+        print(
+            f"{desc}: {', '.join(plan.ignored)} apply on CUDA only; ignored on {device.type}",
+            file=sys.stderr,
+        )
     fast_layout(model.to(device), device)  # channels-last on CPU; back to NCHW at the end
-    generator = torch.Generator().manual_seed(seed)
+    plan.prepare(model)
+    trained: nn.Module = model
+    if ranks.world > 1:
+        trained = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    forward = plan.compile(trained)
+    generator = torch.Generator().manual_seed(process_seed(seed, ranks.rank))
     optimizer = _make_optimizer(model, config)
-    steps_per_epoch = -(-len(train_x) // config.batch_size)
-    scheduler = _make_scheduler(optimizer, config, config.epochs * steps_per_epoch)
-    best_state, best_epoch, best_val, best_score = None, 0, -1.0, -float("inf")
-    history: list[dict[str, float]] = []
-    seen, score_seconds, elapsed = 0, 0.0, 0.0
+    batches = EpochBatches(len(train_x), batch_size=config.batch_size, seed=seed, ranks=ranks)
+    loader = batch_loader(
+        RowReader(train_x, train_targets),
+        batches,
+        workers=config.loader_workers,
+        device=device,
+    )
+    scheduler = _make_scheduler(optimizer, config, config.epochs * len(batches))
+    scaler = plan.scaler(device)
+    progress = _Progress()
     saved = load_checkpoint(resume) if resume is not None else None
     if saved is not None:
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
-        generator.set_state(saved["generator"])
-        set_rng_states(saved["rng"])
-        best_state, best_epoch = saved["best_state"], saved["best_epoch"]
-        best_val, best_score = saved["best_val"], saved["best_score"]
-        history, seen = saved["history"], saved["seen"]
-        score_seconds, elapsed = saved["score_seconds"], saved["elapsed"]
+        generator.set_state(saved["generators"][ranks.rank])
+        set_rng_states(saved["rng"][ranks.rank])
+        progress = _Progress(**{f.name: saved[f.name] for f in dataclasses.fields(_Progress)})
         if on_epoch_end is not None:  # the loggers see every epoch once, in order
-            for done in history:
+            for done in progress.history:
                 on_epoch_end(int(done["epoch"]), {k: v for k, v in done.items() if k != "epoch"})
-    start = time.perf_counter() - elapsed
-    bar = tqdm(range(len(history) + 1, config.epochs + 1), desc=desc, unit="epoch", disable=None)
+    start = time.perf_counter() - progress.elapsed
+    epochs = range(len(progress.history) + 1, config.epochs + 1)
+    bar = tqdm(epochs, desc=desc, unit="epoch", disable=None if ranks.main else True)
     for epoch in bar:
         model.train()
-        order = torch.randperm(len(train_x), generator=generator)
-        loss_sum, correct = 0.0, 0
-        for begin in range(0, len(order), config.batch_size):
-            index = order[begin : begin + config.batch_size]
+        batches.set_epoch(epoch)
+        totals = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, rows
+        for number, (x_rows, targets) in enumerate(loader):
             xb = augment_batch(
-                train_x[index],
+                to_unit_float(x_rows, device),
                 crop_padding=config.crop_padding,
                 flip=config.flip,
                 generator=generator,
-            ).to(device)
-            tb = train_targets[index].to(device)
+            )
+            tb = targets.to(device, non_blocking=True)
             extra = None
             if perturb is not None:
                 batch = perturb(
                     model,
                     xb,
                     hard_labels(tb),
-                    progress=epoch - 1 + begin / len(order),
+                    progress=epoch - 1 + number / len(batches),
                     generator=generator,
                 )
                 xb, extra = batch.x, batch.extra_loss
-            logits = model(xb)
-            loss = loss_fn(logits, tb)
-            if extra is not None:
-                loss = loss + extra(model, logits)
+            with plan.autocast(device):
+                logits = forward(plan.inputs(xb))
+                loss = loss_fn(logits, tb)
+                if extra is not None:
+                    loss = loss + extra(model, logits)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
             scheduler.step()
             batch_loss = float(loss.detach())
             if not math.isfinite(batch_loss):
-                raise NonFiniteLoss(
-                    epoch=epoch, batch=begin // config.batch_size + 1, value=batch_loss
-                )
-            loss_sum += batch_loss * len(index)
-            correct += int((logits.argmax(1) == hard_labels(tb)).sum())
-            seen += len(index)
-        val_logits = predict_logits(model, val_x, batch_size=config.eval_batch_size, device=device)
+                raise NonFiniteLoss(epoch=epoch, batch=number + 1, value=batch_loss)
+            valid = batches.valid(number, len(tb)).to(device)
+            right = (logits.argmax(1) == hard_labels(tb)) & valid
+            rows = int(valid.sum())
+            totals += torch.tensor([batch_loss * rows, int(right.sum()), rows], dtype=torch.float64)
+        loss_sum, correct, rows = (float(v) for v in sum_across(totals, ranks))
+        progress.seen += int(rows)
+        val_logits = _predict_shared(
+            model, val_x, batch_size=config.eval_batch_size, device=device, ranks=ranks
+        )
         val_loss = float(F.cross_entropy(val_logits, val_y))
         val_accuracy = float((val_logits.argmax(1) == val_y).float().mean())
         stats = dict(
             zip(
                 EPOCH_STATS,
                 (
-                    loss_sum / len(train_x),
-                    correct / len(train_x),
+                    loss_sum / rows,
+                    correct / rows,
                     val_loss,
                     val_accuracy,
                     float(optimizer.param_groups[0]["lr"]),
@@ -259,17 +393,22 @@ def fit(
             model.eval()
             scoring = time.perf_counter()
             stats.update(score_epoch(model))
-            score_seconds += time.perf_counter() - scoring
+            progress.score_seconds += time.perf_counter() - scoring
         if select not in stats:
             raise KeyError(f"select={select!r} is not among the epoch's stats {sorted(stats)}")
-        history.append({"epoch": epoch, **stats})
-        if stats[select] > best_score:
-            best_score, best_val, best_epoch = stats[select], val_accuracy, epoch
-            best_state = copy.deepcopy(model.state_dict())
+        progress.history.append({"epoch": epoch, **stats})
+        if stats[select] > progress.best_score:
+            progress.best_score, progress.best_val = stats[select], val_accuracy
+            progress.best_epoch = epoch
+            progress.best_state = copy.deepcopy(model.state_dict())
         bar.set_postfix(loss=f"{stats['train_loss']:.3f}", val_acc=f"{val_accuracy:.3f}")
         if on_epoch_end is not None:
             on_epoch_end(epoch, stats)
-        if resume is not None:
+        if resume is not None:  # every process takes part in the gathers; rank 0 writes
+            generators = gather_objects(generator.get_state(), ranks)
+            rngs = gather_objects(rng_states(), ranks)
+        if resume is not None and ranks.main:
+            progress.elapsed = time.perf_counter() - start
             save_checkpoint(
                 resume,
                 {
@@ -277,30 +416,23 @@ def fit(
                     "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(),
-                    "generator": generator.get_state(),
-                    "rng": rng_states(),
-                    "best_state": best_state,
-                    "best_epoch": best_epoch,
-                    "best_val": best_val,
-                    "best_score": best_score,
-                    "history": history,
-                    "seen": seen,
-                    "score_seconds": score_seconds,
-                    "elapsed": time.perf_counter() - start,
+                    "generators": generators,
+                    "rng": rngs,
+                    **progress.state(),
                 },
             )
-    seconds = time.perf_counter() - start - score_seconds
-    if best_state is None:
+    seconds = time.perf_counter() - start - progress.score_seconds
+    if progress.best_state is None:
         raise ValueError(f"no epoch had a comparable {select!r} (NaN in every epoch?)")
-    model.load_state_dict(best_state)
+    model.load_state_dict(progress.best_state)
     model.to(memory_format=torch.contiguous_format)  # saved weights keep the usual layout
     model.eval()
     return FitResult(
-        best_epoch=best_epoch,
-        best_val_accuracy=best_val,
+        best_epoch=progress.best_epoch,
+        best_val_accuracy=progress.best_val,
         train_seconds=seconds,
-        images_per_second=seen / max(seconds, 1e-9),
-        history=history,
+        images_per_second=progress.seen / max(seconds, 1e-9),
+        history=progress.history,
         selected_by=select,
-        score_seconds=score_seconds,
+        score_seconds=progress.score_seconds,
     )

@@ -2,7 +2,8 @@
 stopped and ends exactly as an uninterrupted one.
 
 A checkpoint holds everything the next epoch depends on: the model's, the optimizer's and
-the schedule's state, the fit's generator and torch's global RNG states (CPU and CUDA), the
+the schedule's state, each process's fit generator and torch's global RNG states (CPU and
+CUDA; one per process of a ``torchrun`` group, written by rank 0), the
 epochs done with their stats (the DVCLive step is their count), and the kept epoch's weights
 so far. It is written atomically after every epoch and read with ``weights_only=True``. A
 checkpoint is resumed only when its ``key`` (the caller's fingerprint of everything that
@@ -24,7 +25,7 @@ import torch
 
 from ..utils.io import atomic_write_bytes
 
-FORMAT = 1  # bumped when the checkpoint's layout changes: older files are ignored
+FORMAT = 2  # bumped when the checkpoint's layout changes: older files are ignored
 
 
 def _say(message: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,10 +13,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..data.prepared import load_class_names, load_split
+from ..data.prepared import ScaledImages, load_class_names, load_split_uint8
 from ..models.classifier import ArchitectureConfig, Classifier, ModelConfig, build_model
 from ..utils.stats import confusion_matrix
 from ..utils.torch import predict_logits
+from .distributed import SINGLE, Ranks
 from .fit import EpochCallback, EpochScore, FitConfig, FitResult, LossFn, Perturbation, fit
 from .resume import Resumption
 
@@ -32,16 +34,34 @@ class TrainedClassifier:
     metrics: dict[str, Any]
 
 
-def channel_stats(x: torch.Tensor) -> tuple[list[float], list[float]]:
-    """Per-channel mean and standard deviation of float images N x C x H x W."""
-    flat = x.transpose(0, 1).reshape(x.shape[1], -1).double()
-    mean = flat.mean(dim=1)
-    std = flat.std(dim=1).clamp_min(1e-6)
-    return [float(v) for v in mean], [float(v) for v in std]
+STATS_CHUNK = 1024  # images read at a time by channel_stats
+
+
+def channel_stats(x: np.ndarray) -> tuple[list[float], list[float]]:
+    """Per-channel mean and standard deviation (Bessel-corrected, at least 1e-6) of uint8
+    images N x C x H x W in [0, 1] units, read in chunks (``x`` may be a memory map larger
+    than memory). The sums are exact integers, so the result does not depend on the
+    chunking."""
+    if x.dtype != np.uint8:
+        raise ValueError(f"channel_stats expects uint8 images, got {x.dtype}")
+    channels = x.shape[1]
+    total, squares = [0] * channels, [0] * channels
+    for begin in range(0, len(x), STATS_CHUNK):
+        chunk = np.asarray(x[begin : begin + STATS_CHUNK], dtype=np.int64)
+        for c in range(channels):
+            total[c] += int(chunk[:, c].sum())
+            squares[c] += int((chunk[:, c] * chunk[:, c]).sum())
+    count = len(x) * int(np.prod(x.shape[2:]))
+    means, stds = [], []
+    for c in range(channels):
+        variance = (squares[c] - total[c] * total[c] / count) / max(count - 1, 1)
+        means.append(total[c] / count / 255.0)
+        stds.append(max(math.sqrt(max(variance, 0.0)) / 255.0, 1e-6))
+    return means, stds
 
 
 def model_config_for_data(
-    architecture: ArchitectureConfig, *, class_names: Sequence[str], train_x: torch.Tensor
+    architecture: ArchitectureConfig, *, class_names: Sequence[str], train_x: np.ndarray
 ) -> ModelConfig:
     """The architecture plus what the data says (classes, channels, size, pixel stats)."""
     mean, std = channel_stats(train_x)
@@ -103,6 +123,11 @@ def classification_metrics(
     }
 
 
+def _split(prepared_dir: str | Path, split: str) -> tuple[np.ndarray, torch.Tensor]:
+    x, y = load_split_uint8(prepared_dir, split)
+    return x, torch.from_numpy(np.array(y)).long()
+
+
 def train_classifier(
     prepared_dir: str | Path,
     *,
@@ -119,6 +144,7 @@ def train_classifier(
     select: str = "val_accuracy",
     initial: Classifier | None = None,
     resume: Resumption | None = None,
+    ranks: Ranks = SINGLE,
 ) -> TrainedClassifier:
     """Build ``architecture`` for the data, fit it on the train split, score it on val and
     test.
@@ -128,13 +154,14 @@ def train_classifier(
 
     ``train_targets`` replaces the train labels (soft labels for distillation);
     ``perturb``, ``score_epoch`` and ``select`` go to :func:`~.fit.fit` (adversarial
-    training), and so does ``resume`` (per-epoch checkpoints).
-    Weight initialisation draws from torch's global RNG: seed it before calling.
+    training), and so do ``resume`` (per-epoch checkpoints) and ``ranks`` (a ``torchrun``
+    group). The splits are memory-mapped and streamed: nothing holds a whole split in
+    memory. Weight initialisation draws from torch's global RNG: seed it before calling.
     """
     class_names = load_class_names(prepared_dir)
-    train_x, train_y = load_split(prepared_dir, "train")
-    val_x, val_y = load_split(prepared_dir, "val")
-    test_x, test_y = load_split(prepared_dir, "test")
+    train_x, train_y = _split(prepared_dir, "train")
+    val_x, val_y = _split(prepared_dir, "val")
+    test_x, test_y = _split(prepared_dir, "test")
     config = model_config_for_data(architecture, class_names=class_names, train_x=train_x)
     if initial is None:
         model = build_model(config, pretrained=architecture.pretrained)
@@ -149,7 +176,7 @@ def train_classifier(
         model,
         train_x,
         train_y if train_targets is None else train_targets,
-        val_x,
+        ScaledImages(val_x),
         val_y,
         config=fit_config,
         seed=seed,
@@ -161,10 +188,12 @@ def train_classifier(
         score_epoch=score_epoch,
         select=select,
         resume=resume,
+        ranks=ranks,
     )
     batch = fit_config.eval_batch_size
-    val_pred = predict_logits(model, val_x, batch_size=batch, device=device).argmax(1)
-    test_pred = predict_logits(model, test_x, batch_size=batch, device=device).argmax(1)
+    val_pred = predict_logits(model, ScaledImages(val_x), batch_size=batch, device=device).argmax(1)
+    test_pred = predict_logits(model, ScaledImages(test_x), batch_size=batch, device=device)
+    test_pred = test_pred.argmax(1)
     scores = classification_metrics(test_y.numpy(), test_pred.numpy(), class_names)
     metrics = {
         "test_accuracy": scores["accuracy"],

@@ -54,3 +54,19 @@ def resolve_device(name: str = "auto") -> torch.device:
             "device", name, "auto or cpu: MPS (Apple GPU) is not available on this machine"
         )
     return device
+
+
+def make_deterministic(device: torch.device) -> None:
+    """On CUDA: torch's deterministic algorithms only (an op without one is an error, not a
+    silent difference), cuDNN's autotuner off, and cuBLAS's workspace fixed as its docs
+    require (``CUBLAS_WORKSPACE_CONFIG``; set before the first cuBLAS call). CPU kernels are
+    deterministic already: nothing changes there."""
+    import os
+
+    import torch
+
+    if device.type != "cuda":
+        return
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = False

@@ -25,8 +25,8 @@ def read_attack_inputs(
     """``models/<model>.pt`` on ``device`` (its inference copy: the same function, faster),
     the first ``samples`` test images and labels (CPU) and the class names."""
     classifier = inference_copy(load_trained(paths, model, device), device=device)
-    x, y = load_split(paths.prepared, "test")
-    return classifier, x[:samples], y[:samples], load_class_names(paths.prepared)
+    x, y = load_split(paths.prepared, "test", rows=samples)
+    return classifier, x, y, load_class_names(paths.prepared)
 
 
 def write_attack_outputs(

@@ -1,0 +1,47 @@
+"""How many processes and threads a stage may use, read without importing torch: whether
+this process was started by ``torchrun``, the cores it may run on, and each process's share
+of them when several pipelines (DVC queue workers) share the machine."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from .errors import UserError
+
+# what torchrun sets in each process it starts
+RANK_VARIABLES: tuple[str, ...] = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
+# the number of queue workers (or other pipelines) sharing this machine's cores
+WORKERS_VARIABLE = "MODELROBUSTNESS_WORKERS"
+
+
+def launched_by_torchrun(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether this process was started by ``torchrun`` (its variables are set)."""
+    return all(name in environ for name in RANK_VARIABLES)
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def sharing_workers(environ: Mapping[str, str] = os.environ) -> int:
+    """``MODELROBUSTNESS_WORKERS`` (1 when unset); anything but a positive integer is an
+    error naming the variable."""
+    value = environ.get(WORKERS_VARIABLE, "1")
+    if not value.isdigit() or int(value) < 1:
+        raise UserError(
+            f"{WORKERS_VARIABLE}={value!r}: expected a positive integer (the number of DVC "
+            "queue workers sharing this machine, as given to `dvc queue start -j`)"
+        )
+    return int(value)
+
+
+def threads_per_process(nproc: int, *, cores: int | None = None, workers: int = 1) -> int:
+    """Each of ``nproc`` processes' share of ``cores`` among ``workers`` pipelines (at
+    least one thread)."""
+    cores = available_cores() if cores is None else cores
+    return max(1, cores // (nproc * workers))
