@@ -40,8 +40,9 @@ KEPT = "the outputs of the last successful run are kept"
 
 
 def _fail(name: str, message: str, status: int) -> None:
-    message = message.replace("\n", "\n  ")
-    print(f"{name}: error: {message}", file=sys.stderr)
+    if not launched_by_torchrun() or os.environ["RANK"] == "0":  # one message per stage
+        message = message.replace("\n", "\n  ")
+        print(f"{name}: error: {message}", file=sys.stderr)
     sys.exit(status)
 
 

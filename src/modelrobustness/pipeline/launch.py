@@ -3,7 +3,7 @@
 torch threads each process may use.
 
 The launch is torchrun's own (``torch.distributed.run``'s arguments and its elastic agent,
-``--standalone``: one machine, a free port); a failed process stops the others, and the
+as ``--standalone`` sets them: one machine, a free port); a failed process stops the others, and the
 stage exits with that process's status after its own one-line message, without the agent's
 traceback.
 
@@ -14,8 +14,10 @@ run on, further divided by ``MODELROBUSTNESS_WORKERS`` when several DVC queue wo
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+import uuid
 
 from ..utils.processes import (
     launched_by_torchrun,
@@ -49,11 +51,18 @@ def launch(nproc: int, argv: list[str] | None = None) -> int:
     from torch.distributed.launcher.api import elastic_launch
     from torch.distributed.run import config_from_args, get_args_parser
 
+    # the agent's own log lines (a signal received, workers stopped) say what the stage's
+    # one-line message says already
+    for name in list(logging.root.manager.loggerDict):  # each sets its own level
+        if name.startswith("torch.distributed.elastic"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     argv = list(sys.argv if argv is None else argv)
     threads = threads_per_process(nproc, workers=sharing_workers())
     os.environ["OMP_NUM_THREADS"] = str(threads)  # the processes inherit it
+    # what `torchrun --standalone` means: one machine, a c10d rendezvous on a free port
+    standalone = ["--rdzv-backend=c10d", "--rdzv-endpoint=localhost:0", f"--rdzv-id={uuid.uuid4()}"]
     args = get_args_parser().parse_args(
-        ["--standalone", f"--nproc-per-node={nproc}", "--monitor-interval=0.5", *argv]
+        [*standalone, f"--nproc-per-node={nproc}", "--monitor-interval=0.5", *argv]
     )
     config, command, command_args = config_from_args(args)
     try:

@@ -4,6 +4,7 @@ DVCLive, save the model, write the metrics (``distill`` adds the teacher and the
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -101,6 +102,8 @@ def run_training(
             train_targets=train_targets,
             initial=initial,
         )
+        if not ranks.main:  # rank 0 says whether the checkpoint is resumed
+            resume = dataclasses.replace(resume, notify=lambda message: None)
         torch.manual_seed(run_seed)  # weight initialisation
         with contextlib.ExitStack() as stack:
             live = None
