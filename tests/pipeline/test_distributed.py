@@ -1,0 +1,108 @@
+"""A training stage in two processes (``train.nproc: 2``): the stage starts torchrun itself,
+DistributedDataParallel trains over gloo on the CPU, rank 0 alone writes, and the metrics
+are valid, count every training image once and are the same bytes on a second run."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from helpers.configs import params
+from helpers.imports import ROOT
+from helpers.pipeline_repo import env
+
+# 39 images per class: an odd number of training images (273) and validation images (39),
+# so the sampler pads the last batch and validation splits unevenly between two processes
+TINY = {
+    "split.max_per_class": 39,
+    "model.width": 8,
+    "train.epochs": 3,
+    "train.batch_size": 32,
+    "train.nproc": 2,
+}
+
+
+def _stage(project: Path, name: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "stages" / f"{name}.py")],
+        cwd=project,
+        env=env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def _outputs(project: Path) -> dict[str, bytes]:
+    files = [project / "metrics/train_baseline.json", project / "models/baseline.pt"]
+    files += sorted((project / "plots/train_baseline").rglob("*.*"))
+    return {p.relative_to(project).as_posix(): p.read_bytes() for p in files}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """A project folder with the tiny parameters and its prepared data."""
+    project = tmp_path_factory.mktemp("distributed")
+    values = params()
+    for key, value in TINY.items():
+        section, _, leaf = key.partition(".")
+        values[section][leaf] = value
+    (project / "params.yaml").write_text(yaml.safe_dump(values, sort_keys=False))
+    for name in ("download", "split"):
+        result = _stage(project, name)
+        assert result.returncode == 0, result.stderr
+    return project
+
+
+def test_two_processes_train_with_valid_deterministic_metrics(project: Path) -> None:
+    first = _stage(project, "train_baseline")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.count("baseline: test accuracy") == 1, first.stdout  # rank 0 only
+    assert "Traceback" not in first.stderr
+    assert not (project / ".checkpoints/train_baseline.pt").exists()  # the finished run's
+    outputs = _outputs(project)
+
+    split = json.loads((project / "metrics/split.json").read_text())
+    metrics = json.loads((project / "metrics/train_baseline.json").read_text())
+    train_images = split["train"]
+    assert train_images % 2 == 1  # the last global batch is padded
+    assert metrics["train_images"] == train_images and metrics["epochs"] == 3
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0 and 0.0 <= metrics["val_accuracy"] <= 1.0
+    # every epoch's training accuracy is a count of right answers over the training images
+    # themselves: the rows the sampler repeats to pad the last batch are not counted twice
+    curves = project / "plots/train_baseline/plots/metrics"
+    with (curves / "train_accuracy.tsv").open() as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    assert len(rows) == 3
+    for row in rows:
+        right = float(row["train_accuracy"]) * train_images
+        assert abs(right - round(right)) < 1e-3, row
+    with (curves / "val_accuracy.tsv").open() as handle:
+        val = [
+            float(r["val_accuracy"]) * split["val"] for r in csv.DictReader(handle, delimiter="\t")
+        ]
+    assert all(abs(v - round(v)) < 1e-3 for v in val)  # the gathered logits, each image once
+
+    again = _stage(project, "train_baseline")
+    assert again.returncode == 0, again.stderr
+    assert _outputs(project) == outputs  # the same bytes for the same seed
+
+
+def test_a_batch_size_the_processes_cannot_share_is_one_message(project: Path) -> None:
+    values = yaml.safe_load((project / "params.yaml").read_text())
+    values["train"]["batch_size"] = 33
+    odd = project / "odd"
+    odd.mkdir()
+    (odd / "params.yaml").write_text(yaml.safe_dump(values, sort_keys=False))
+    result = _stage(odd, "train_baseline")
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        "train_baseline: error: parameter train.batch_size is 33; expected a multiple of nproc = 2"
+    ), result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,152 @@
+"""The training data path: memory-mapped splits, the per-epoch batch order shared out among
+processes, the exact channel statistics and the GPU options' plan."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from modelrobustness.data import domain
+from modelrobustness.data.prepared import ScaledImages, load_split, load_split_uint8
+from modelrobustness.training.batches import EpochBatches, RowReader, batch_loader
+from modelrobustness.training.distributed import Ranks, shard_bounds, shard_sizes
+from modelrobustness.training.fit import process_seed
+from modelrobustness.training.gpu import gpu_plan
+from modelrobustness.training.train_classifier import channel_stats
+from modelrobustness.utils.processes import sharing_workers, threads_per_process
+
+
+def _batches(rows: int, batch_size: int, world: int, epoch: int, seed: int = 0):
+    out = []
+    for rank in range(world):
+        batches = EpochBatches(rows, batch_size=batch_size, seed=seed, ranks=Ranks(rank, world))
+        batches.set_epoch(epoch)
+        out.append((batches, list(batches)))
+    return out
+
+
+@pytest.mark.parametrize("rows", [1, 31, 32, 97, 100])
+def test_the_processes_step_through_one_global_order_each_row_counted_once(rows):
+    single = _batches(rows, 16, 1, epoch=3)[0][1]
+    shared = _batches(rows, 16, 2, epoch=3)
+    assert len(shared[0][1]) == len(shared[1][1])  # as many steps on every process
+    counted = []
+    for step in range(len(shared[0][1])):
+        for batches, lists in shared:
+            batch = lists[step]
+            assert len(batch) == len(shared[0][1][step]) <= 8  # equal shares of each step
+            valid = batches.valid(step, len(batch))
+            counted += [row for row, ok in zip(batch, valid.tolist(), strict=True) if ok]
+    assert sorted(counted) == list(range(rows))  # every row once, padding left out
+    # one process sees the same permutation, in the same global batches
+    flat = [row for batch in single for row in batch]
+    assert sorted(flat) == list(range(rows)) and len(single) == -(-rows // 16)
+    interleaved = [
+        shared[r][1][step][i]
+        for step in range(len(shared[0][1]))
+        for i in range(len(shared[0][1][step]))
+        for r in (0, 1)
+    ]
+    assert interleaved[:rows] == flat
+
+
+def test_the_order_is_seeded_per_epoch():
+    first, again = _batches(50, 10, 1, epoch=1)[0][1], _batches(50, 10, 1, epoch=1)[0][1]
+    assert first == again
+    assert _batches(50, 10, 1, epoch=2)[0][1] != first
+    assert _batches(50, 10, 1, epoch=1, seed=1)[0][1] != first
+    assert process_seed(42, 0) == 42 and len({process_seed(42, r) for r in range(4)}) == 4
+
+
+def test_a_batch_the_processes_cannot_share_is_refused():
+    with pytest.raises(ValueError, match="not divisible by the 3 processes"):
+        EpochBatches(10, batch_size=8, seed=0, ranks=Ranks(0, 3))
+
+
+def test_shards_follow_tensor_split():
+    for total, world in [(10, 3), (2, 4), (39, 2)]:
+        sizes = [len(p) for p in torch.arange(total).tensor_split(world)]
+        assert shard_sizes(total, world) == sizes
+        assert [shard_bounds(total, Ranks(r, world)) for r in range(world)] == [
+            (sum(sizes[:r]), sum(sizes[: r + 1])) for r in range(world)
+        ]
+
+
+def _prepared(tmp_path, n=40):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (n, 3, 6, 6), dtype=np.uint8)
+    y = rng.integers(0, 4, n).astype(np.int64)
+    for split in ("train", "val", "test"):
+        np.save(tmp_path / f"{split}_x.npy", x)
+        np.save(tmp_path / f"{split}_y.npy", y)
+    return x, y
+
+
+def test_splits_are_memory_mapped_and_read_by_rows(tmp_path):
+    x, y = _prepared(tmp_path)
+    mapped, labels = load_split_uint8(tmp_path, "train")
+    assert isinstance(mapped, np.memmap) and not mapped.flags.writeable
+    images = ScaledImages(mapped)
+    full = torch.from_numpy(x).float() / 255
+    assert len(images) == 40 and images.shape == (40, 3, 6, 6)
+    assert torch.equal(images[:], full)
+    assert torch.equal(images[torch.tensor([5, 1, 5])], full[[5, 1, 5]])
+    first, first_y = load_split(tmp_path, "val", rows=7)
+    assert torch.equal(first, full[:7]) and torch.equal(first_y, torch.from_numpy(y[:7]))
+    loader = batch_loader(
+        RowReader(mapped, torch.from_numpy(y)),
+        EpochBatches(40, batch_size=16, seed=0, ranks=Ranks()),
+        workers=0,
+        device=torch.device("cpu"),
+    )
+    seen = torch.cat([rows for rows, _ in loader])
+    assert seen.dtype == torch.uint8 and sorted(seen.flatten(1).sum(1).tolist()) == sorted(
+        torch.from_numpy(x).flatten(1).sum(1).tolist()
+    )
+
+
+def test_channel_stats_are_exact_whatever_the_chunk(monkeypatch):
+    x = np.random.default_rng(1).integers(0, 256, (50, 3, 5, 5), dtype=np.uint8)
+    reference = torch.from_numpy(x).double().div(255).transpose(0, 1).reshape(3, -1)
+    mean, std = channel_stats(x)
+    assert mean == pytest.approx(reference.mean(1).tolist(), abs=1e-12)
+    assert std == pytest.approx(reference.std(1).tolist(), abs=1e-12)
+    from modelrobustness.training import train_classifier
+
+    monkeypatch.setattr(train_classifier, "STATS_CHUNK", 7)
+    assert channel_stats(x) == (mean, std)
+
+
+def test_the_domain_profile_does_not_depend_on_the_chunk(monkeypatch):
+    x = np.random.default_rng(2).integers(0, 256, (30, 1, 4, 4), dtype=np.uint8)
+    sources = [domain.SourceFacts(4, 4, False)] * 30
+    whole = domain.domain_profile(x, sources)
+    monkeypatch.setattr(domain, "CHUNK", 4)
+    assert domain.domain_profile(x, sources) == whole
+
+
+def test_gpu_options_apply_on_cuda_only():
+    cpu = gpu_plan(precision="fp16", channels_last=True, compile=True, device=torch.device("cpu"))
+    assert cpu.autocast_dtype is None and not cpu.scaled and not cpu.compiled
+    assert cpu.ignored == ("precision=fp16", "channels_last", "compile")
+    assert (
+        gpu_plan(
+            precision="fp32", channels_last=False, compile=False, device=torch.device("cpu")
+        ).ignored
+        == ()
+    )
+    cuda = torch.device("cuda")
+    fp16 = gpu_plan(precision="fp16", channels_last=True, compile=False, device=cuda)
+    assert fp16.autocast_dtype == torch.float16 and fp16.scaled and fp16.channels_last
+    bf16 = gpu_plan(precision="bf16", channels_last=False, compile=True, device=cuda)
+    assert bf16.autocast_dtype == torch.bfloat16 and not bf16.scaled and bf16.compiled
+
+
+def test_threads_are_shared_among_processes_and_queue_workers():
+    assert threads_per_process(1, cores=8) == 8
+    assert threads_per_process(2, cores=8, workers=2) == 2
+    assert threads_per_process(4, cores=2) == 1
+    assert sharing_workers({}) == 1 and sharing_workers({"MODELROBUSTNESS_WORKERS": "3"}) == 3
+    with pytest.raises(Exception, match="MODELROBUSTNESS_WORKERS='two': expected a positive"):
+        sharing_workers({"MODELROBUSTNESS_WORKERS": "two"})
