@@ -75,6 +75,7 @@ from torch import nn
 from modelrobustness.data import load_split
 from modelrobustness.evaluation.autoattack import AutoAttackConfig, ensemble_members
 from modelrobustness.evaluation.ensemble import run_ensemble
+from modelrobustness.evaluation.harness import SampleSeeds
 from modelrobustness.models import load_model
 from modelrobustness.models.inference import inference_copy
 from modelrobustness.utils.torch import predict_labels
@@ -151,7 +152,6 @@ def build_methods(
     eps: float,
     classes: int,
     batch_size: int,
-    generator: torch.Generator,
 ) -> dict[str, Method]:
     """Ours on ``copy`` (the inference copy, as the stage runs it), the references on
     ``plain`` (the checkpoint as loaded) and the reference once more on ``copy``."""
@@ -164,10 +164,10 @@ def build_methods(
         )  # None: the version's settings
 
         def run(x, y):
-            members = ensemble_members(
-                model, config=config, eps=eps, norm="linf", classes=classes, generator=generator
+            members = ensemble_members(model, config=config, eps=eps, norm="linf", classes=classes)
+            result = run_ensemble(
+                model, x, y, members, batch_size=batch_size, seeds=SampleSeeds.first(0, len(x))
             )
-            result = run_ensemble(model, x, y, members, batch_size=batch_size)
             details = {
                 "robust_accuracy_after": result.robust_accuracy_after(),
                 "fooled_by": result.fooled_by(),
@@ -280,7 +280,6 @@ def main() -> None:
 
     x, y = load_split(ROOT / "data/prepared", "test")
     x, y = x[: args.samples], y[: args.samples]
-    generator = torch.Generator()
     # per model: (checkpoint, its counter, inference copy, its counter)
     models: dict[str, tuple[nn.Module, Counting, nn.Module, Counting]] = {}
     runs: dict[tuple[str, float], dict[str, Method]] = {}
@@ -298,7 +297,6 @@ def main() -> None:
                 eps=eps,
                 classes=classes,
                 batch_size=args.batch_size,
-                generator=generator,
             )
     keys = [(name, eps, method) for (name, eps) in runs for method in methods]
     results = {key: Measurement() for key in keys}
@@ -311,7 +309,6 @@ def main() -> None:
     def attack(key: tuple[str, float, str], xs: torch.Tensor, ys: torch.Tensor):
         name, eps, method = key
         counting = attacked(key)[1]
-        generator.manual_seed(0)
         counting.reset()
         start = time.perf_counter()
         x_adv, details = runs[name, eps][method](xs, ys)

@@ -95,14 +95,23 @@ TINY_PIPELINE_MODULES = (
 )
 
 
+# modules whose tests share an expensive module-scoped fixture: each runs on one worker
+TOGETHER_MODULES = ("tests/pipeline/test_distributed.py",)
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
     """Under pytest-xdist (`make test` runs `-n auto`): every test is its own unit of work,
-    except the tiny-pipeline modules, which go to one worker together."""
+    except the tiny-pipeline modules, which go to one worker together, and each module of
+    TOGETHER_MODULES, which goes to one worker."""
     from xdist.scheduler import LoadScopeScheduling
 
     class TinyPipelineTogether(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return "tiny_pipeline" if nodeid.startswith(TINY_PIPELINE_MODULES) else nodeid
+            if nodeid.startswith(TINY_PIPELINE_MODULES):
+                return "tiny_pipeline"
+            if nodeid.startswith(TOGETHER_MODULES):  # one module-scoped fixture each
+                return nodeid.split("::")[0]
+            return nodeid
 
     return TinyPipelineTogether(config, log)

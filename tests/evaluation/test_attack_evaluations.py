@@ -155,3 +155,49 @@ def test_evaluate_pgd_records_the_order_the_losses_ran(toy_classifier):
     by_attack = m["robust_accuracy_by_attack"]
     assert by_attack["pgd_ce"] <= by_attack["pgd_margin"]  # ce ran on margin's survivors
     assert m["robust_accuracy"] == by_attack["pgd_ce"]
+
+
+def _per_sample(outcome):
+    return {
+        "success": outcome.success,
+        "adv_predictions": outcome.adv_predictions,
+        "clean_predictions": outcome.clean_predictions,
+        "broken_by": outcome.broken_by,
+    }
+
+
+@pytest.mark.parametrize("attack", ["pgd", "autoattack", "ddn"])
+def test_a_samples_attack_depends_on_neither_its_batch_nor_the_other_samples(
+    toy_classifier, attack
+):
+    """Each sample draws from its own random streams (seed, stream, its index), so the
+    batch size and which other samples are attacked change no sample's result: what lets
+    the attack stages share their batches among processes (tests/pipeline/
+    test_distributed.py checks 1 and 2 processes byte for byte)."""
+    from modelrobustness.evaluation.autoattack import AutoAttackConfig, evaluate_autoattack
+
+    model, x, y = toy_classifier
+    x, y = x[:40], y[:40]
+    fast = AutoAttackConfig(
+        eps=None, version="fast", steps=5, n_target_classes=2, square_queries=30
+    )
+    run = {
+        "pgd": lambda xs, ys, b: evaluate_pgd(model, xs, ys, config=SETTINGS, batch_size=b, seed=3),
+        "autoattack": lambda xs, ys, b: evaluate_autoattack(
+            model, xs, ys, config=fast, eps=0.05, norm="linf", batch_size=b, seed=3
+        ),
+        "ddn": lambda xs, ys, b: evaluate_ddn(
+            model, xs, ys, config=ddn_config(steps=15), batch_size=b, seed=3
+        ),
+    }[attack]
+    whole, pieces, first = run(x, y, 64), run(x, y, 7), run(x[:25], y[:25], 64)
+    if attack != "ddn":  # some samples fooled, some not (DDN's minimal norms fool all)
+        assert bool(whole.success.any()) and not bool(whole.success.all())
+    for name, value in _per_sample(whole).items():
+        if value is None:
+            continue
+        assert torch.equal(value, _per_sample(pieces)[name]), name
+        assert torch.equal(value[:25], _per_sample(first)[name]), name
+    assert torch.allclose(whole.x_adv, pieces.x_adv, atol=1e-5)
+    assert torch.allclose(whole.x_adv[:25], first.x_adv, atol=1e-5)
+    assert torch.allclose(whole.l2[:25], first.l2, atol=1e-5)

@@ -129,7 +129,6 @@ def test_autoattack_members_follow_the_version():
         eps=0.1,
         norm="linf",
         classes=10,
-        generator=torch.Generator(),
     )
     assert [m.name for m in members] == ["apgd_ce", *["apgd_t"] * 9, "square"]
     assert [m.gradient_free for m in members] == [False] * 10 + [True]
@@ -142,7 +141,6 @@ def test_autoattack_members_follow_the_version():
         eps=0.1,
         norm="linf",
         classes=4,
-        generator=torch.Generator(),
     )
     assert [m.name for m in few] == ["apgd_ce", "apgd_t", "apgd_t", "apgd_t", "square"]
     three = ensemble_members(
@@ -151,7 +149,6 @@ def test_autoattack_members_follow_the_version():
         eps=0.1,
         norm="linf",
         classes=3,
-        generator=torch.Generator(),
     )
     assert [m.name for m in three] == ["apgd_ce", "square"]
 

@@ -1,11 +1,14 @@
-"""A training stage in two processes (``train.nproc: 2``): the stage starts torchrun itself,
+"""Stages in two processes. Training (``train.nproc: 2``): the stage starts torchrun itself,
 DistributedDataParallel trains over gloo on the CPU, rank 0 alone writes, and the metrics
-are valid, count every training image once and are the same bytes on a second run."""
+are valid, count every training image once and are the same bytes on a second run.
+Attacks (``attack.nproc: 2``): the processes share the batches and write what one process
+writes, byte for byte."""
 
 from __future__ import annotations
 
 import csv
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +40,28 @@ def _stage(project: Path, name: str) -> subprocess.CompletedProcess:
         text=True,
         check=False,
     )
+
+
+def _attack_outputs(project: Path) -> dict[str, bytes]:
+    files = sorted((project / "metrics").glob("attack_*_baseline.json"))
+    files += sorted((project / "data/adversarial").glob("*_baseline.pt"))
+    files += sorted(
+        p for p in (project / "plots").rglob("*") if "attack_" in str(p) and p.is_file()
+    )
+    assert len(files) >= 9, files
+    return {p.relative_to(project).as_posix(): p.read_bytes() for p in files}
+
+
+def _set(project: Path, **values: object) -> None:
+    params_file = project / "params.yaml"
+    values_now = yaml.safe_load(params_file.read_text())
+    for key, value in values.items():
+        section, *inner, leaf = key.split("__")
+        target = values_now[section]
+        for name in inner:
+            target = target[name]
+        target[leaf] = value
+    params_file.write_text(yaml.safe_dump(values_now, sort_keys=False))
 
 
 def _outputs(project: Path) -> dict[str, bytes]:
@@ -106,3 +131,43 @@ def test_a_batch_size_the_processes_cannot_share_is_one_message(project: Path) -
         "train_baseline: error: parameter train.batch_size is 33; expected a multiple of nproc = 2"
     ), result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_two_processes_attack_as_one_byte_for_byte(project: Path, tmp_path: Path) -> None:
+    """PGD, AutoAttack and DDN of stage attack@baseline with attack.nproc 1, then 2: the
+    same metrics records, adversarial sets and plots (timing lives in metrics/timing/)."""
+    shutil.copytree(project, tmp_path / "p", ignore=shutil.ignore_patterns("metrics", "plots"))
+    work = tmp_path / "p"
+    _set(work, train__nproc=1)
+    trained = _stage(work, "train_baseline")
+    assert trained.returncode == 0, trained.stderr
+    _set(  # 18 attacked images in batches of 4: five batches to share out
+        work,
+        attack__samples=20,
+        attack__batch_size=4,
+        attack__pgd__steps=5,
+        attack__pgd__step_size=0.05,
+        attack__pgd__eps_list=[0.05, 0.1],
+        attack__ddn__steps=10,
+        attack__autoattack__steps=5,
+        attack__autoattack__square_queries=20,
+    )
+
+    def attack(nproc: int) -> dict[str, bytes]:
+        _set(work, attack__nproc=nproc)
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "stages/attack.py"), "baseline"],
+            cwd=work,
+            env=env(),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.count("pgd@baseline:") == 1, result.stdout  # rank 0 only
+        return _attack_outputs(work)
+
+    one = attack(1)
+    record = json.loads(one["metrics/attack_pgd_baseline.json"])
+    assert 0 < record["robust_accuracy"] < record["clean_accuracy"]  # some fooled, some not
+    assert attack(2) == one

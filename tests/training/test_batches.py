@@ -10,10 +10,10 @@ import torch
 from modelrobustness.data import domain
 from modelrobustness.data.prepared import ScaledImages, load_split, load_split_uint8
 from modelrobustness.training.batches import EpochBatches, RowReader, batch_loader
-from modelrobustness.training.distributed import Ranks, shard_bounds, shard_sizes
 from modelrobustness.training.fit import process_seed
 from modelrobustness.training.gpu import gpu_plan
 from modelrobustness.training.train_classifier import channel_stats
+from modelrobustness.utils.distributed import Ranks, shard_bounds, shard_sizes
 from modelrobustness.utils.processes import sharing_workers, threads_per_process
 
 

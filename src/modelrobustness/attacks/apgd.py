@@ -19,7 +19,7 @@ from ..utils.checks import (
     check_positive,
 )
 from ..utils.torch import eval_mode
-from .ball import NORMS, ascent_step, boundary_start, per_sample, project
+from .ball import NORMS, Randomness, ascent_step, boundary_start, per_sample, project, take
 from .base import check_inputs
 from .losses import APGD_LOSSES, dlr, targeted_dlr
 
@@ -87,7 +87,7 @@ def _apgd_run(
     loss: str,
     rho: float,
     early_stop: bool,
-    generator: torch.Generator | None,
+    generator: Randomness,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One run of Algorithm 1 from a random point on the ball's boundary; (points, found).
 
@@ -198,7 +198,7 @@ def apgd(
     restarts: int = 1,
     rho: float = 0.75,
     early_stop: bool = False,
-    generator: torch.Generator | None = None,
+    generator: Randomness = None,
 ) -> torch.Tensor:
     """APGD on images ``x`` in [0, 1] with true labels ``y``; returns adversarial images.
 
@@ -211,7 +211,7 @@ def apgd(
     random points attack only the samples not yet misclassified. ``rho`` is the share of
     increasing steps below which the step size halves (condition 1). ``early_stop`` drops
     a sample at its first misclassified iterate: the same samples are fooled, with fewer
-    passes. ``generator`` draws the starting points.
+    passes. ``generator`` draws the starting points (one generator, or one per sample).
 
     Per sample the last misclassified iterate is returned, else the iterate of highest
     loss. The model runs in eval mode (its mode is restored); ``x`` is not modified.
@@ -265,7 +265,7 @@ def apgd(
                 loss=loss,
                 rho=rho,
                 early_stop=early_stop,
-                generator=generator,
+                generator=take(generator, todo),
             )
             result[todo] = points
             solved[todo] = found

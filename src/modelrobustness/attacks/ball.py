@@ -1,10 +1,16 @@
 """The threat model's geometry: the eps-ball of the L-inf or L2 norm around an image,
-intersected with the [0, 1] box. Projection, random starting points, step directions."""
+intersected with the [0, 1] box. Projection, random starting points, step directions, and
+the random numbers they draw: from one generator, or from one generator per sample
+(:class:`SampleGenerators`), so that a sample's draws never depend on the other samples of
+its batch, its batch or the process that attacks it."""
 
 from __future__ import annotations
 
 import math
+import zlib
+from collections.abc import Iterable, Sequence
 
+import numpy as np
 import torch
 
 from ..utils.checks import Number
@@ -41,19 +47,69 @@ def project(x_adv: torch.Tensor, x: torch.Tensor, *, eps: float, norm: str) -> t
     return (x + delta).clamp(0.0, 1.0)
 
 
+class SampleGenerators:
+    """One CPU ``torch.Generator`` per sample, in sample order. A subset (``[index]``)
+    shares the generators, so a sample's stream continues wherever it is attacked next.
+
+    :meth:`seeded` seeds each from (seed, stream name, sample id) through numpy's
+    ``SeedSequence``: the same sample under the same stream gets the same numbers however
+    the samples are batched or shared out among processes."""
+
+    def __init__(self, generators: Sequence[torch.Generator]) -> None:
+        self.generators = list(generators)
+
+    @classmethod
+    def seeded(cls, seed: int, stream: str, ids: Iterable[int]) -> SampleGenerators:
+        """Generators for the samples ``ids`` (their indices in the attacked set)."""
+        key = zlib.crc32(stream.encode())
+        out = []
+        for sample in ids:
+            words = np.random.SeedSequence([seed, key, int(sample)]).generate_state(2)
+            out.append(torch.Generator().manual_seed(int(words[0]) << 32 | int(words[1])))
+        return cls(out)
+
+    def __len__(self) -> int:
+        return len(self.generators)
+
+    def __getitem__(self, index: torch.Tensor | slice) -> SampleGenerators:
+        if isinstance(index, slice):
+            return SampleGenerators(self.generators[index])
+        index = torch.as_tensor(index)
+        if index.dtype == torch.bool:
+            index = index.nonzero().squeeze(1)
+        return SampleGenerators([self.generators[int(i)] for i in index.reshape(-1)])
+
+
+# where an attack's random numbers come from: one generator, one per sample, or torch's
+# global one (None)
+Randomness = torch.Generator | SampleGenerators | None
+
+
+def take(generator: Randomness, index: torch.Tensor | slice) -> Randomness:
+    """The randomness of the samples ``index``: their own generators, or the shared one."""
+    return generator[index] if isinstance(generator, SampleGenerators) else generator
+
+
 def random_draws(
     kind: str,
     x: torch.Tensor,
-    generator: torch.Generator | None,
+    generator: Randomness,
     shape: tuple[int, ...] | None = None,
 ) -> torch.Tensor:
-    """``uniform`` or ``normal`` random numbers shaped like ``x`` (or ``shape``) from
-    ``generator`` (on its device), moved to ``x``'s device.
+    """``uniform`` or ``normal`` random numbers shaped like ``x`` (or ``shape``, N x ...)
+    from ``generator`` (on its device), moved to ``x``'s device; from
+    :class:`SampleGenerators`, row ``i`` from sample ``i``'s generator.
 
-    Per sample, the same numbers whatever the batch: CPU ``randn`` fills blocks of 16 and
-    redraws a ragged tail, so normal draws are made in rows padded to a multiple of 16."""
-    device = generator.device if generator is not None else x.device
+    From one generator, per sample the same numbers whatever the batch: CPU ``randn`` fills
+    blocks of 16 and redraws a ragged tail, so normal draws are made in rows padded to a
+    multiple of 16."""
     shape = tuple(shape or x.shape)
+    if isinstance(generator, SampleGenerators):
+        if len(generator) != shape[0]:
+            raise ValueError(f"{len(generator)} sample generators for {shape[0]} samples")
+        rows = [random_draws(kind, x, g, (1, *shape[1:])) for g in generator.generators]
+        return torch.cat(rows) if rows else torch.empty(shape, dtype=x.dtype, device=x.device)
+    device = generator.device if generator is not None else x.device
     if kind == "uniform":
         values = torch.rand(shape, generator=generator, device=device, dtype=x.dtype)
     else:
@@ -65,9 +121,7 @@ def random_draws(
     return values.to(x.device)
 
 
-def random_start(
-    x: torch.Tensor, *, eps: float, norm: str, generator: torch.Generator | None
-) -> torch.Tensor:
+def random_start(x: torch.Tensor, *, eps: float, norm: str, generator: Randomness) -> torch.Tensor:
     """A uniform random point of the eps-ball (Madry et al. Sec. 5), clamped to the box.
 
     L2: a Gaussian direction and a radius eps * u^(1/d), u uniform, drawn in one call per
@@ -86,7 +140,7 @@ def random_start(
 
 
 def boundary_start(
-    x: torch.Tensor, *, eps: float, norm: str, generator: torch.Generator | None
+    x: torch.Tensor, *, eps: float, norm: str, generator: Randomness
 ) -> torch.Tensor:
     """A random point on the boundary of the eps-ball, clamped to the box: the starting
     point of APGD (Croce & Hein 2020, Sec. 3; their code's ``x + eps * t / ||t||``).

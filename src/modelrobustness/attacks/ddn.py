@@ -16,6 +16,7 @@ from torch import nn
 
 from ..utils.checks import check_fraction, check_int, check_positive
 from ..utils.torch import eval_mode
+from .ball import Randomness, random_draws, take
 from .base import check_inputs
 from .losses import is_adversarial
 
@@ -39,7 +40,7 @@ def ddn(
     gamma: float = 0.05,
     levels: int | None = 256,
     targeted: bool = False,
-    generator: torch.Generator | None = None,
+    generator: Randomness = None,
 ) -> torch.Tensor:
     """DDN L2 attack on images ``x`` in [0, 1]; returns the smallest adversarial found.
 
@@ -83,9 +84,8 @@ def ddn(
             grad_norm = grad.flatten(1).norm(p=2, dim=1)
             zero = grad_norm < 1e-12
             if zero.any():  # no direction: take a random one
-                device = generator.device if generator is not None else grad.device
-                noise = torch.randn(grad[zero].shape, generator=generator, device=device)
-                grad[zero] = noise.to(grad.device, grad.dtype)
+                flat = grad[zero]
+                grad[zero] = random_draws("normal", flat, take(generator, zero.cpu()))
                 grad_norm = grad.flatten(1).norm(p=2, dim=1)
             delta = delta + cosine_step_size(k, steps) * grad / _view(grad_norm, x)
             eps = torch.where(adv, (1 - gamma) * eps, (1 + gamma) * eps)

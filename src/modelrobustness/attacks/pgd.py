@@ -10,7 +10,7 @@ from torch import nn
 
 from ..utils.checks import check_choice, check_int, check_positive
 from ..utils.torch import eval_mode
-from .ball import NORMS, ascent_step, random_start
+from .ball import NORMS, Randomness, ascent_step, random_start, take
 from .base import check_inputs, working_set_ascent
 from .losses import LOSSES, is_adversarial, objective
 
@@ -28,7 +28,7 @@ def _pgd_run(
     loss: str,
     targeted: bool,
     early_stop: bool,
-    generator: torch.Generator | None,
+    generator: Randomness,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One PGD run from one starting point; returns (points, found) per sample.
 
@@ -71,7 +71,7 @@ def pgd(
     loss: str = "ce",
     targeted: bool = False,
     early_stop: bool = False,
-    generator: torch.Generator | None = None,
+    generator: Randomness = None,
 ) -> torch.Tensor:
     """PGD attack on images ``x`` in [0, 1] with labels ``y`` (targets when ``targeted``).
 
@@ -81,7 +81,8 @@ def pgd(
     misclassified iterate is returned (the final iterate when none was); ``restarts`` further
     runs from new random starts attack only the samples not yet fooled. ``early_stop`` drops
     a sample from the batch at its first misclassified iterate: the same samples are fooled,
-    with fewer forward/backward passes. ``generator`` draws the random starts.
+    with fewer forward/backward passes. ``generator`` draws the random starts (one
+    generator, or one per sample: :class:`~.ball.SampleGenerators`).
 
     The model runs in eval mode (its mode is restored afterwards); gradients are taken with
     respect to the input only, and ``x`` is not modified.
@@ -113,7 +114,7 @@ def pgd(
                 loss=loss,
                 targeted=targeted,
                 early_stop=early_stop,
-                generator=generator,
+                generator=take(generator, todo),
             )
             result[todo] = points
             solved[todo] = found

@@ -19,7 +19,7 @@ from torch import nn
 
 from ..utils.checks import InvalidValue, Number, check_choice, check_int, check_positive
 from ..utils.torch import eval_mode
-from .ball import NORMS, flat_norm
+from .ball import NORMS, Randomness, flat_norm, random_draws
 from .base import check_inputs
 from .losses import margin
 
@@ -169,7 +169,7 @@ def square(
     norm: str = "linf",
     queries: int = 5000,
     p_init: float = 0.8,
-    generator: torch.Generator | None = None,
+    generator: Randomness = None,
 ) -> torch.Tensor:
     """Untargeted Square Attack on images ``x`` (N x C x H x W in [0, 1]) with labels ``y``.
 
@@ -194,10 +194,7 @@ def square(
     per_step = 5 + c if norm == "l2" else 2 + c
     side0 = max(h // 5, 1)
     start_draws = (h // side0) * (w // side0) * c if norm == "l2" else c * w
-    device = generator.device if generator is not None else x.device
-    u = torch.rand(
-        (n, start_draws + queries * per_step), generator=generator, device=device, dtype=x.dtype
-    ).to(x.device)
+    u = random_draws("uniform", x, generator, (n, start_draws + queries * per_step))
     start_u, steps_u = u[:, :start_draws], u[:, start_draws:].view(n, queries, per_step)
     with eval_mode(model), torch.no_grad():
         if norm == "linf":

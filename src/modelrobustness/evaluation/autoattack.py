@@ -21,10 +21,11 @@ from ..attacks.apgd import apgd
 from ..attacks.ball import BUDGET
 from ..attacks.square import square
 from ..utils.checks import Integer, Nullable, OneOf, check_fields, ruled
+from ..utils.distributed import SINGLE, Ranks
 from ..utils.torch import predict_logits
 from .checks import masking_evidence
 from .ensemble import EnsembleMember, ensemble_outcome, run_ensemble
-from .harness import AttackOutcome
+from .harness import AttackOutcome, SampleSeeds
 
 # Square (no gradient, no graph kept) attacks this many times attack.batch_size at once
 SQUARE_BATCH_FACTOR = 4
@@ -64,13 +65,13 @@ def ensemble_members(
     eps: float,
     norm: str,
     classes: int,
-    generator: torch.Generator,
 ) -> list[EnsembleMember]:
     """APGD-CE, APGD-T at each target rank 2..n_target_classes + 1 (at most the number of
     classes; none with fewer than 4 classes, which targeted DLR needs), Square (in batches
-    :data:`SQUARE_BATCH_FACTOR` times as large)."""
+    :data:`SQUARE_BATCH_FACTOR` times as large). Each draws from the generators
+    :func:`~.ensemble.run_ensemble` gives it (``generator=``)."""
     steps = config.setting("steps")
-    common = {"eps": eps, "norm": norm, "steps": steps, "early_stop": True, "generator": generator}
+    common = {"eps": eps, "norm": norm, "steps": steps, "early_stop": True}
     members = [EnsembleMember("apgd_ce", functools.partial(apgd, model, loss="ce", **common))]
     if classes >= 4:
         last = min(config.setting("n_target_classes") + 1, classes)
@@ -92,7 +93,6 @@ def ensemble_members(
                 eps=eps,
                 norm=norm,
                 queries=config.setting("square_queries"),
-                generator=generator,
             ),
             gradient_free=True,
             batch_factor=SQUARE_BATCH_FACTOR,
@@ -112,16 +112,16 @@ def evaluate_autoattack(
     batch_size: int,
     seed: int,
     device: torch.device | str = "cpu",
+    ranks: Ranks = SINGLE,
 ) -> AttackOutcome:
     """The ensemble at ``eps`` on the clean-correct samples of ``x``, and the masking
     evidence. ``robust_accuracy_by_attack`` is cumulative, in the ensemble's order;
-    ``fooled_by`` counts the samples each attack was the first to break."""
-    generator = torch.Generator().manual_seed(seed)
+    ``fooled_by`` counts the samples each attack was the first to break. Each sample draws
+    from its own streams of ``seed``; ``ranks`` shares the batches out among processes
+    (:mod:`.harness`)."""
     start = time.perf_counter()
     logits = predict_logits(model, x, batch_size=batch_size, device=device)
-    members = ensemble_members(
-        model, config=config, eps=eps, norm=norm, classes=logits.shape[1], generator=generator
-    )
+    members = ensemble_members(model, config=config, eps=eps, norm=norm, classes=logits.shape[1])
     result = run_ensemble(
         model,
         x,
@@ -130,6 +130,8 @@ def evaluate_autoattack(
         batch_size=batch_size,
         device=device,
         clean_predictions=logits.argmax(1),
+        seeds=SampleSeeds.first(seed, len(x)),
+        ranks=ranks,
     )
     attack_seconds = time.perf_counter() - start
     evidence = masking_evidence(

@@ -14,8 +14,10 @@ from torch import nn
 
 from ..attacks.ddn import ddn
 from ..utils.checks import Integer, Nullable, Number, check_fields, ruled
+from ..utils.distributed import SINGLE, Ranks
 from .harness import (
     AttackOutcome,
+    SampleSeeds,
     accuracy_under_l2_budget,
     attack_clean_correct,
     norm_stats,
@@ -58,12 +60,13 @@ def evaluate_ddn(
     seed: int,
     device: torch.device | str = "cpu",
     budgets: Sequence[float] | None = None,
+    ranks: Ranks = SINGLE,
 ) -> AttackOutcome:
-    """DDN on the clean-correct samples: minimal L2 norms, success, accuracy-vs-budget."""
+    """DDN on the clean-correct samples: minimal L2 norms, success, accuracy-vs-budget.
+    Each sample draws from its own stream of ``seed``; ``ranks`` shares the batches out
+    among processes (:mod:`.harness`)."""
     start = time.perf_counter()
-    attack = functools.partial(
-        ddn, model, **config.attack_options(), generator=torch.Generator().manual_seed(seed)
-    )
+    attack = functools.partial(ddn, model, **config.attack_options())
     run = attack_clean_correct(
         model,
         x,
@@ -73,6 +76,8 @@ def evaluate_ddn(
         device=device,
         desc="ddn",
         predict_batch_size=batch_size,
+        seeds=SampleSeeds.first(seed, len(x)),
+        ranks=ranks,
     )
     seconds = time.perf_counter() - start
     x_adv, adv_pred = x.clone(), run.clean_predictions.clone()

@@ -16,10 +16,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..utils.distributed import SINGLE, Ranks
 from ..utils.torch import predict_labels
 from .harness import (
     AttackOutcome,
     BatchAttack,
+    SampleSeeds,
     attack_in_batches,
     norm_stats,
     perturbation_norms,
@@ -31,7 +33,8 @@ NOT_BROKEN = -1  # ``broken_by`` of a sample no attack fooled (or that was never
 
 @dataclass(frozen=True)
 class EnsembleMember:
-    """One attack of an ensemble: ``attack(x_batch, y_batch)`` returns adversarial images.
+    """One attack of an ensemble: ``attack(x_batch, y_batch)`` returns adversarial images
+    (with seeds, ``attack(x_batch, y_batch, generator=...)``: :mod:`.harness`).
 
     ``batch_factor``: the member attacks that many times the ensemble's batch at once (a
     gradient-free attack keeps no graph of its forward passes, so a larger batch fits the
@@ -84,12 +87,15 @@ def run_ensemble(
     batch_size: int,
     device: torch.device | str = "cpu",
     clean_predictions: torch.Tensor | None = None,
+    seeds: SampleSeeds | None = None,
+    ranks: Ranks = SINGLE,
 ) -> EnsembleResult:
     """Run ``members`` in order, each on the samples every earlier one left robust.
 
     A sample is fooled when the model misclassifies the image the attack returned (checked
     here, whatever the attack reports). ``clean_predictions`` reuses predictions already
-    made on ``x``.
+    made on ``x``. With ``seeds`` (of ``x``'s samples) member ``i`` draws from the stream
+    ``<i>:<name>``; ``ranks``: :func:`~.harness.attack_in_batches`.
     """
     if clean_predictions is None:
         clean_predictions = predict_labels(model, x, batch_size=batch_size, device=device)
@@ -99,7 +105,7 @@ def run_ensemble(
     broken_by = torch.full((len(x),), NOT_BROKEN, dtype=torch.long)
     x_adv, adv_predictions = x.clone(), clean_predictions.clone()
     seconds = dict.fromkeys(names, 0.0)
-    for member in members:
+    for number, member in enumerate(members):
         start = time.perf_counter()
         todo = robust.nonzero().squeeze(1)
         if todo.numel():
@@ -110,6 +116,9 @@ def run_ensemble(
                 batch_size=batch_size * member.batch_factor,
                 device=device,
                 desc=member.name,
+                seeds=seeds[todo] if seeds is not None else None,
+                stream=f"{number}:{member.name}",
+                ranks=ranks,
             )
             pred = predict_labels(model, adv, batch_size=batch_size, device=device)
             hit = pred != y[todo]

@@ -5,6 +5,14 @@ rates and curves made from that.
 Definitions (RobustBench's): ``robust_accuracy`` is the fraction of the attacked samples
 classified correctly both clean and under attack; ``attack_success_rate`` the fraction of
 the clean-correct samples the attack fooled. Clean-misclassified samples are not attacked.
+
+Randomness and processes: given :class:`SampleSeeds`, every batch's attack draws from one
+generator per sample, seeded by (seed, the call's stream name, the sample's index in the
+attacked set), so a sample's attack does not depend on the rest of its batch. Under
+``torchrun`` (``ranks``) each process attacks every ``world``-th batch and all gather the
+results; the batches are the same whatever the number of processes, so 1 and N processes
+give the same images, bit for bit, and every later step (predictions, ensembles, curves,
+metrics) runs on the same data in every process.
 """
 
 from __future__ import annotations
@@ -17,10 +25,34 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from ..attacks.ball import SampleGenerators
+from ..utils.distributed import SINGLE, Ranks, gather_objects
 from ..utils.torch import predict_labels
 
-# (images, labels) on the device -> adversarial images
-BatchAttack = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+# (images, labels) on the device -> adversarial images; with SampleSeeds, also given
+# ``generator=`` the batch's SampleGenerators
+BatchAttack = Callable[..., torch.Tensor]
+
+
+@dataclass(frozen=True)
+class SampleSeeds:
+    """The random streams of one evaluation: its seed and the attacked samples' indices
+    (``ids``, in the attacked set: the first N test images are 0..N-1, so a sample's
+    streams are the same whatever N)."""
+
+    seed: int
+    ids: torch.Tensor
+
+    @classmethod
+    def first(cls, seed: int, count: int) -> SampleSeeds:
+        return cls(seed, torch.arange(count))
+
+    def __getitem__(self, index: torch.Tensor | slice) -> SampleSeeds:
+        return SampleSeeds(self.seed, self.ids[index])
+
+    def generators(self, stream: str) -> SampleGenerators:
+        """Fresh generators of these samples for the stream ``stream``."""
+        return SampleGenerators.seeded(self.seed, stream, self.ids.tolist())
 
 
 @dataclass
@@ -80,25 +112,39 @@ def attack_in_batches(
     batch_size: int,
     device: torch.device | str = "cpu",
     desc: str = "attack",
+    seeds: SampleSeeds | None = None,
+    stream: str = "",
+    ranks: Ranks = SINGLE,
 ) -> torch.Tensor:
     """Apply ``attack(x_batch, y_batch)`` batch by batch on ``device``, in order; results
     on CPU. The fewest batches of at most ``batch_size`` images, of sizes differing by at
-    most one (230 images at 100: 77, 77 and 76, not 100, 100 and a slow 30)."""
+    most one (230 images at 100: 77, 77 and 76, not 100, 100 and a slow 30).
+
+    With ``seeds`` the attack is also given ``generator=`` its batch's per-sample
+    generators for ``stream``; with ``ranks`` (several processes, which need ``seeds``)
+    this process attacks batches ``rank, rank + world, ...`` and every process returns all
+    of them."""
+    if ranks.world > 1 and seeds is None:
+        raise ValueError("attacks shared out among processes need per-sample seeds")
     if len(x) == 0:
         return x.clone()
     count = -(-len(x) // batch_size)
-    out = [
-        attack(xb.to(device), yb.to(device)).cpu()
-        for xb, yb in tqdm(
-            zip(x.tensor_split(count), y.tensor_split(count), strict=True),
-            total=count,
-            desc=desc,
-            unit="batch",
-            disable=None,
-            leave=False,
-        )
-    ]
-    return torch.cat(out)
+    xs, ys = x.tensor_split(count), y.tensor_split(count)
+    ids = seeds.ids.tensor_split(count) if seeds is not None else None
+    done: dict[int, torch.Tensor] = {}
+    mine = range(ranks.rank, count, ranks.world)
+    bar = tqdm(mine, desc=desc, unit="batch", disable=None if ranks.main else True, leave=False)
+    for i in bar:
+        xb, yb = xs[i].to(device), ys[i].to(device)
+        if ids is None:
+            done[i] = attack(xb, yb).cpu()
+        else:
+            generators = SampleGenerators.seeded(seeds.seed, stream, ids[i].tolist())
+            done[i] = attack(xb, yb, generator=generators).cpu()
+    if ranks.world > 1:
+        for part in gather_objects(done, ranks):
+            done.update(part)
+    return torch.cat([done[i] for i in range(count)])
 
 
 def attack_clean_correct(
@@ -112,18 +158,29 @@ def attack_clean_correct(
     desc: str = "attack",
     clean_predictions: torch.Tensor | None = None,
     predict_batch_size: int = 1000,
+    seeds: SampleSeeds | None = None,
+    ranks: Ranks = SINGLE,
 ) -> AttackRun:
     """Attack the samples ``model`` classifies correctly and see which are fooled.
 
     ``clean_predictions`` reuses predictions already made on ``x``; ``batch_size`` is the
-    attack's, ``predict_batch_size`` the plain predictions'.
+    attack's, ``predict_batch_size`` the plain predictions'. ``seeds`` (of ``x``'s samples;
+    the stream is ``desc``) and ``ranks`` go to :func:`attack_in_batches`.
     """
     if clean_predictions is None:
         clean_predictions = predict_labels(model, x, batch_size=predict_batch_size, device=device)
     clean_correct = clean_predictions == y
     target = clean_correct.nonzero().squeeze(1)
     x_adv = attack_in_batches(
-        attack, x[target], y[target], batch_size=batch_size, device=device, desc=desc
+        attack,
+        x[target],
+        y[target],
+        batch_size=batch_size,
+        device=device,
+        desc=desc,
+        seeds=seeds[target] if seeds is not None else None,
+        stream=desc,
+        ranks=ranks,
     )
     adv_predictions = predict_labels(model, x_adv, batch_size=predict_batch_size, device=device)
     fooled = torch.zeros_like(clean_correct)
@@ -176,6 +233,8 @@ def robustness_curve(
     device: torch.device | str = "cpu",
     known: tuple[float, torch.Tensor] | None = None,
     known_attacked: bool = False,
+    seeds: SampleSeeds | None = None,
+    ranks: Ranks = SINGLE,
 ) -> list[dict[str, float]]:
     """Robust accuracy at each eps, attacking at each eps only the survivors of the last.
 
@@ -185,7 +244,9 @@ def robustness_curve(
     samples already fooled at ``eps0`` (by another attack) as fooled at every eps >= eps0.
     ``known_attacked``: that other attack already ran ``attack`` at ``eps0`` on every
     clean-correct sample it did not fool, so the curve does not attack again at ``eps0``
-    (its point there is the per-sample worst case of both).
+    (its point there is the per-sample worst case of both). With ``seeds`` (of ``x``'s
+    samples) ``attack`` also takes ``generator=`` (stream ``curve <eps>``); ``ranks``: see
+    :func:`attack_in_batches`.
     """
     clean = predict_labels(model, x, batch_size=batch_size, device=device)
     alive = clean == y
@@ -197,12 +258,15 @@ def robustness_curve(
         attacked_already = known is not None and known_attacked and eps == known[0]
         if index.numel() and not attacked_already:
             x_adv = attack_in_batches(
-                lambda xb, yb, eps=eps: attack(xb, yb, eps),
+                lambda xb, yb, eps=eps, **random: attack(xb, yb, eps, **random),
                 x[index],
                 y[index],
                 batch_size=batch_size,
                 device=device,
                 desc=f"eps {eps:g}",
+                seeds=seeds[index] if seeds is not None else None,
+                stream=f"curve {eps!r}",
+                ranks=ranks,
             )
             pred = predict_labels(model, x_adv, batch_size=batch_size, device=device)
             alive[index[pred != y[index]]] = False

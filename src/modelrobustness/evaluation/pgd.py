@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..attacks.ball import BUDGET, LINF_BUDGET
+from ..attacks.ball import BUDGET, LINF_BUDGET, SampleGenerators
 from ..attacks.losses import LOSSES
 from ..attacks.pgd import NORMS, pgd
 from ..utils.checks import (
@@ -23,12 +23,10 @@ from ..utils.checks import (
     check_fields,
     ruled,
 )
+from ..utils.distributed import SINGLE, Ranks
 from ..utils.torch import predict_labels
 from .ensemble import EnsembleMember, ensemble_outcome, run_ensemble
-from .harness import (
-    AttackOutcome,
-    robustness_curve,
-)
+from .harness import AttackOutcome, SampleSeeds, robustness_curve
 
 POSITIVE = Number(low=0.0, closed_low=False)
 
@@ -86,10 +84,10 @@ def _curve_attack(
     eps: float,
     *,
     config: PGDConfig,
-    generator: torch.Generator,
+    generator: SampleGenerators,
 ) -> torch.Tensor:
     """PGD at ``eps`` with each curve loss in turn, later losses attacking only what the
-    earlier ones missed."""
+    earlier ones missed (each sample drawing from its own generator)."""
     out = xb
     alive = torch.ones(len(xb), dtype=torch.bool, device=xb.device)
     for loss in config.curve_losses:
@@ -101,7 +99,7 @@ def _curve_attack(
             xb[index],
             yb[index],
             **config.attack_options(eps=eps, loss=loss),
-            generator=generator,
+            generator=generator[index.cpu()],
         )
         out = out.clone() if out is xb else out
         out[index] = adv
@@ -121,6 +119,7 @@ def evaluate_pgd(
     batch_size: int,
     seed: int,
     device: torch.device | str = "cpu",
+    ranks: Ranks = SINGLE,
 ) -> AttackOutcome:
     """PGD at ``config.eps`` with each loss in turn, and the curve over ``eps_list``.
 
@@ -133,17 +132,22 @@ def evaluate_pgd(
     earlier ones left robust, so ``robust_accuracy`` is the per-sample worst case and
     ``robust_accuracy_by_attack`` the robust accuracy after each loss (the first loss's is
     its own). A sample's saved image comes from the loss that fooled it.
+
+    Every sample draws its random starts from its own streams (:class:`~.harness.SampleSeeds`
+    of ``seed``); ``ranks`` shares the batches out among ``torchrun``'s processes, with the
+    same result as one process.
     """
-    generator = torch.Generator().manual_seed(seed)
+    seeds = SampleSeeds.first(seed, len(x))
     start = time.perf_counter()
     members = [
         EnsembleMember(
-            f"pgd_{loss}",
-            functools.partial(pgd, model, **config.attack_options(loss=loss), generator=generator),
+            f"pgd_{loss}", functools.partial(pgd, model, **config.attack_options(loss=loss))
         )
         for loss in config.losses
     ]
-    result = run_ensemble(model, x, y, members, batch_size=batch_size, device=device)
+    result = run_ensemble(
+        model, x, y, members, batch_size=batch_size, device=device, seeds=seeds, ranks=ranks
+    )
     attack_seconds = time.perf_counter() - start
     fooled = result.clean_correct & ~result.robust
     curve = robustness_curve(
@@ -151,11 +155,13 @@ def evaluate_pgd(
         x,
         y,
         eps_list=config.eps_list,
-        attack=functools.partial(_curve_attack, model, config=config, generator=generator),
+        attack=functools.partial(_curve_attack, model, config=config),
         batch_size=batch_size,
         device=device,
         known=(config.eps, fooled),
         known_attacked=set(config.curve_losses) <= set(config.losses),
+        seeds=seeds,
+        ranks=ranks,
     )
     seconds = time.perf_counter() - start
     settings = {

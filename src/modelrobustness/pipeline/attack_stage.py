@@ -12,12 +12,13 @@ from typing import Any
 import torch
 
 from ..evaluation.harness import AttackOutcome
+from ..utils import distributed
 from .artifacts.adversarial import read_attack_inputs, write_attack_outputs
 from .artifacts.metrics import write_metrics
-from .params import attack_samples, device, seed
+from .params import attack_processes, attack_samples, device, load_params, seed
 from .paths import ProjectPaths
 
-# (model, x, y, *, batch_size, seed, device) -> outcome
+# (model, x, y, *, batch_size, seed, device, ranks) -> outcome
 Evaluation = Callable[..., AttackOutcome]
 
 
@@ -42,29 +43,52 @@ def robust_summary(m: Mapping[str, Any]) -> str:
     )
 
 
+def attack_stage_processes() -> int:
+    """``attack.nproc``, read from params.yaml directly (every torchrun process reads it)."""
+    return attack_processes(load_params())
+
+
 def run_attacks(params: Mapping[str, Any], model_name: str, runs: Sequence[AttackRun]) -> None:
     """Run each of ``runs`` on ``models/<model_name>.pt`` and write its outputs as it ends.
 
     Every attack starts from the same seed (``seed``), as it would alone: its results do not
-    depend on the others or on their order."""
+    depend on the others or on their order. Under torchrun (``attack.nproc`` above 1) every
+    process attacks its share of each call's batches, all gather the results, and rank 0
+    alone writes: the outputs are those of one process, byte for byte."""
     paths = ProjectPaths()
     samples, batch_size = attack_samples(params)
-    run_device: torch.device = device(params)
     run_seed = seed(params)
-    model, x, y, class_names = read_attack_inputs(paths, model_name, samples, run_device)
-    for run in runs:
-        outcome = run.evaluate(model, x, y, batch_size=batch_size, seed=run_seed, device=run_device)
-        write_attack_outputs(
-            paths,
-            outcome,
-            x,
-            attack=run.attack,
-            model=model_name,
-            class_names=class_names,
-            curve_columns=run.curve_columns,
-            title=run.title.format(model=model_name),
-        )
-        # the curve is in the plot data (curve_columns); the record keeps the headline
-        record = {k: v for k, v in outcome.metrics.items() if k != "curve"}
-        write_metrics(paths, f"attack_{run.attack}_{model_name}", record)
-        print(f"{run.attack}@{model_name}: {run.summary(outcome.metrics)}", flush=True)
+    with distributed.process_group(device(params)) as (ranks, run_device):
+        model, x, y, class_names = read_attack_inputs(paths, model_name, samples, run_device)
+        for run in runs:
+            outcome = run.evaluate(
+                model, x, y, batch_size=batch_size, seed=run_seed, device=run_device, ranks=ranks
+            )
+            if ranks.main:
+                _write(paths, run, outcome, x, model_name=model_name, class_names=class_names)
+
+
+def _write(
+    paths: ProjectPaths,
+    run: AttackRun,
+    outcome: AttackOutcome,
+    x: torch.Tensor,
+    *,
+    model_name: str,
+    class_names: list[str],
+) -> None:
+    """Rank 0: one attack's outputs and its log line."""
+    write_attack_outputs(
+        paths,
+        outcome,
+        x,
+        attack=run.attack,
+        model=model_name,
+        class_names=class_names,
+        curve_columns=run.curve_columns,
+        title=run.title.format(model=model_name),
+    )
+    # the curve is in the plot data (curve_columns); the record keeps the headline
+    record = {k: v for k, v in outcome.metrics.items() if k != "curve"}
+    write_metrics(paths, f"attack_{run.attack}_{model_name}", record)
+    print(f"{run.attack}@{model_name}: {run.summary(outcome.metrics)}", flush=True)

@@ -32,7 +32,11 @@ if TYPE_CHECKING:
 Config = TypeVar("Config")
 
 # the keys every stage that attacks reads: how many test images, how many at once
-ATTACK_KEYS: dict[str, Rule] = {"samples": Integer(minimum=1), "batch_size": Integer(minimum=1)}
+ATTACK_KEYS: dict[str, Rule] = {
+    "samples": Integer(minimum=1),
+    "batch_size": Integer(minimum=1),
+    "nproc": Integer(minimum=1),
+}
 
 
 class ParamsError(UserError, ValueError):
@@ -288,6 +292,12 @@ def device(params: Mapping[str, Any]) -> torch.device:
     if deterministic:
         make_deterministic(resolved)
     return resolved
+
+
+def attack_processes(params: Mapping[str, Any]) -> int:
+    """``attack.nproc``: the processes (torchrun) the attack stages share their batches
+    among."""
+    return checked_keys(params, "attack", ATTACK_KEYS)["nproc"]
 
 
 def attack_samples(params: Mapping[str, Any]) -> tuple[int, int]:

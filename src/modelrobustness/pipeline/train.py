@@ -14,10 +14,10 @@ import torch.nn.functional as F
 from ..data.domain import domain_profile
 from ..data.prepared import load_sources, load_split_uint8
 from ..models.classifier import ArchitectureConfig, Classifier
-from ..training import distributed
 from ..training.fit import EpochScore, FitConfig, LossFn, NonFiniteLoss, Perturbation
 from ..training.resume import remove_checkpoint
 from ..training.train_classifier import TrainedClassifier, train_classifier
+from ..utils import distributed
 from ..utils.errors import UserError
 from ..utils.io import atomic_directory
 from .artifacts.metrics import write_metrics, write_table

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
-from .distributed import Ranks
+from ..utils.distributed import Ranks
 
 
 def take_rows(images: np.ndarray | torch.Tensor, index: np.ndarray) -> torch.Tensor:

@@ -42,10 +42,7 @@ from ..utils.checks import (
     check_int,
     ruled,
 )
-from ..utils.torch import fast_layout, predict_logits
-from .augment import augment_batch
-from .batches import EpochBatches, RowReader, batch_loader, to_unit_float
-from .distributed import (
+from ..utils.distributed import (
     SINGLE,
     Ranks,
     gather_objects,
@@ -54,6 +51,9 @@ from .distributed import (
     shard_sizes,
     sum_across,
 )
+from ..utils.torch import fast_layout, predict_logits
+from .augment import augment_batch
+from .batches import EpochBatches, RowReader, batch_loader, to_unit_float
 from .gpu import PRECISIONS, gpu_plan
 from .resume import Resumption, load_checkpoint, rng_states, save_checkpoint, set_rng_states
 

@@ -15,9 +15,9 @@ import torch.nn.functional as F
 
 from ..data.prepared import ScaledImages, load_class_names, load_split_uint8
 from ..models.classifier import ArchitectureConfig, Classifier, ModelConfig, build_model
+from ..utils.distributed import SINGLE, Ranks
 from ..utils.stats import confusion_matrix
 from ..utils.torch import predict_logits
-from .distributed import SINGLE, Ranks
 from .fit import EpochCallback, EpochScore, FitConfig, FitResult, LossFn, Perturbation, fit
 from .resume import Resumption
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from ..utils.processes import launched_by_torchrun
+from .processes import launched_by_torchrun
 
 
 @dataclass(frozen=True)
