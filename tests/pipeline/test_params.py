@@ -28,6 +28,7 @@ from helpers.imports import ROOT
 BAD: dict[str, tuple[Any, Any]] = {
     "seed": ("42", -1),
     "device": (3, "tpu"),
+    "deterministic": ("yes", 1),
     "data.source": (1, "foo"),
     "data.path": (5, ""),
     "data.classes": ("cat", []),
@@ -50,8 +51,14 @@ BAD: dict[str, tuple[Any, Any]] = {
     "train.schedule": (1, "step"),
     "train.augment.crop_padding": (2.5, -1),
     "train.augment.flip": ("yes", 1),
+    "train.nproc": ("2", 0),
+    "train.loader_workers": (1.5, -1),
+    "train.gpu.precision": (16, "fp8"),
+    "train.gpu.channels_last": ("no", 0),
+    "train.gpu.compile": ("yes", 1),
     "attack.samples": ("300", -5),
     "attack.batch_size": ([100], 0),
+    "attack.nproc": (2.0, 0),
     "attack.pgd.eps": ("0.1", 5),
     "attack.pgd.eps_list": (0.1, []),
     "attack.pgd.norm": (2, "l1"),
@@ -185,7 +192,7 @@ def test_every_problem_at_once_and_unknown_or_missing_keys(capsys, tmp_path):
     assert "parameter attack.samples is 0; expected an integer >= 1" in out
     assert "unknown parameter train.epoch; train knows epochs, batch_size" in out
     assert "parameter squeeze.fpr is missing from params.yaml" in out
-    assert "unknown parameter attak; params.yaml knows seed, device, data" in out
+    assert "unknown parameter attak; params.yaml knows seed, device, deterministic, data" in out
 
 
 @pytest.mark.parametrize(
