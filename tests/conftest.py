@@ -29,11 +29,13 @@ if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
 @dataclass(frozen=True)
 class TinyRuns:
     """Two from-scratch runs of the tiny pipeline: the first repo, its `dvc repro` output,
-    and each run's output files (path -> bytes)."""
+    each run's output files (path -> bytes), and the second repo (only the remote test
+    touches it)."""
 
     repo: Path
     output: str
     snapshots: tuple[dict[str, bytes], ...]
+    second: Path
 
 
 @pytest.fixture
@@ -74,7 +76,10 @@ def tiny_pipelines(tmp_path_factory) -> TinyRuns:
     repos = [make_tiny_repo(base / "repo"), make_tiny_repo(base / "again")]
     outputs = run_together(repos, "dvc", "repro")
     return TinyRuns(
-        repo=repos[0], output=outputs[0], snapshots=tuple(output_snapshot(r) for r in repos)
+        repo=repos[0],
+        output=outputs[0],
+        snapshots=tuple(output_snapshot(r) for r in repos),
+        second=repos[1],
     )
 
 
