@@ -29,7 +29,15 @@ def _config(arch="vgg_small", channels=1, size=16):
 
 
 @pytest.mark.parametrize(
-    "arch,channels", [("vgg_small", 1), ("vgg_small", 3), ("resnet18", 3), ("resnet18", 1)]
+    "arch,channels",
+    [
+        ("vgg_small", 1),
+        ("vgg_small", 3),
+        ("resnet18", 3),
+        ("resnet18", 1),
+        ("resnet18_imagenet", 3),
+        ("resnet18_imagenet", 1),
+    ],
 )
 def test_forward_shapes(arch, channels):
     model = build_model(_config(arch, channels)).eval()
@@ -76,9 +84,9 @@ def test_bad_model_params():
         _config(arch="alexnet")
     with pytest.raises(ValueError, match="^pretrained is 'yes'"):
         build_model(_config(), pretrained="yes")
-    with pytest.raises(ValueError, match="resnet18 architecture only"):
+    with pytest.raises(ValueError, match="resnet18 architectures only"):
         build_model(_config(), pretrained="imagenet")
-    with pytest.raises(ValueError, match="resnet18 architecture only"):
+    with pytest.raises(ValueError, match="resnet18 architectures only"):
         ArchitectureConfig(arch="vgg_small", width=16, pretrained="imagenet")
 
 
@@ -103,3 +111,19 @@ def test_imagenet_weights_offline_error(monkeypatch, tmp_path):
     monkeypatch.setattr("torch.hub.load_state_dict_from_url", offline)
     with pytest.raises(RuntimeError, match="pretrained 'none'"):
         build_model(_config("resnet18", 3), pretrained="imagenet")
+
+
+def test_the_imagenet_resnet_takes_every_imagenet_weight_but_the_head(monkeypatch):
+    """resnet18_imagenet keeps torchvision's 7x7 stride-2 stem and max-pool (for 224 px
+    images): every ImageNet weight fits it but the head's; a grayscale stem does not."""
+    from torchvision.models import resnet18
+
+    reference = resnet18(weights=None).state_dict()
+    monkeypatch.setattr(classifier, "imagenet_resnet18_state_dict", lambda: reference)
+    model = build_model(_config("resnet18_imagenet", 3), pretrained="imagenet")
+    own = model.backbone.state_dict()
+    assert torch.equal(own["conv1.weight"], reference["conv1.weight"])
+    assert not isinstance(model.backbone.maxpool, torch.nn.Identity)
+    assert own["fc.weight"].shape == (4, 512)
+    gray = build_model(_config("resnet18_imagenet", 1), pretrained="imagenet").backbone
+    assert gray.state_dict()["conv1.weight"].shape == (64, 1, 7, 7)

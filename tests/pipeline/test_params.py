@@ -202,7 +202,7 @@ def test_every_problem_at_once_and_unknown_or_missing_keys(capsys, tmp_path):
             "model.pretrained",
             "imagenet",
             "parameter model.pretrained is 'imagenet'; expected 'none': ImageNet weights exist for "
-            "the resnet18 architecture only",
+            "the resnet18 architectures only",
         ),
         (
             "split.test_fraction",

@@ -24,10 +24,12 @@ from ..utils.checks import (
 )
 from .networks import (
     ARCHS,
+    RESNETS,
     Normalize,
     VGGSmall,
     imagenet_resnet18_state_dict,
     load_imagenet_weights,
+    resnet18_imagenet,
     resnet18_small,
 )
 
@@ -37,7 +39,7 @@ PRETRAINED: tuple[str, ...] = ("none", "imagenet")
 @dataclass(frozen=True)
 class ArchitectureConfig:
     """Which network to build: ``arch``, its ``width`` (vgg_small: channels of the first
-    block) and ``pretrained`` weights (``none`` or ``imagenet``, resnet18 only)."""
+    block) and ``pretrained`` weights (``none`` or ``imagenet``, the resnet18s only)."""
 
     arch: str = ruled(OneOf(ARCHS))
     width: int = ruled(Integer(minimum=1, maximum=1024))
@@ -45,11 +47,11 @@ class ArchitectureConfig:
 
     def __post_init__(self) -> None:
         check_fields(self)
-        if self.pretrained == "imagenet" and self.arch != "resnet18":
+        if self.pretrained == "imagenet" and self.arch not in RESNETS:
             raise InvalidValue(
                 "pretrained",
                 self.pretrained,
-                "'none': ImageNet weights exist for the resnet18 architecture only",
+                "'none': ImageNet weights exist for the resnet18 architectures only",
             )
 
 
@@ -89,8 +91,10 @@ class Classifier(nn.Module):
             self.backbone: nn.Module = VGGSmall(
                 config.in_channels, config.num_classes, config.width
             )
-        else:
+        elif config.arch == "resnet18":
             self.backbone = resnet18_small(config.in_channels, config.num_classes)
+        else:
+            self.backbone = resnet18_imagenet(config.in_channels, config.num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone(self.normalize(x))
@@ -101,11 +105,11 @@ def build_model(config: ModelConfig, *, pretrained: str = "none") -> Classifier:
     check_choice("pretrained", pretrained, PRETRAINED)
     model = Classifier(config)
     if pretrained == "imagenet":
-        if config.arch != "resnet18":
+        if config.arch not in RESNETS:
             raise InvalidValue(
                 "pretrained",
                 pretrained,
-                "'none': ImageNet weights exist for the resnet18 architecture only",
+                "'none': ImageNet weights exist for the resnet18 architectures only",
             )
         load_imagenet_weights(model.backbone, imagenet_resnet18_state_dict())
     return model
