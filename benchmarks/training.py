@@ -180,6 +180,7 @@ def memory(args, config: FitConfig) -> dict:
         sampler = MemorySampler()
         sampler.sample()
         before = dict(sampler.peak)
+        sampler.peak = dict.fromkeys(sampler.FIELDS, 0)
         sampler.start()
         start = time.perf_counter()
         fit(
@@ -200,6 +201,7 @@ def memory(args, config: FitConfig) -> dict:
             "write_seconds": round(written, 1),
             "epoch_seconds": round(seconds, 1),
             "rss_before_mb": round(before["VmRSS"] / 1024, 1),
+            "anonymous_before_mb": round(before["RssAnon"] / 1024, 1),
             "peak_rss_mb": round(sampler.peak["VmRSS"] / 1024, 1),
             "peak_anonymous_mb": round(sampler.peak["RssAnon"] / 1024, 1),
             "peak_file_backed_mb": round(sampler.peak["RssFile"] / 1024, 1),
@@ -218,15 +220,43 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     parser.add_argument("--rgb-images", type=int, default=5000)
     parser.add_argument("--memory", action="store_true")
+    parser.add_argument("--resnet", action="store_true")
     parser.add_argument("--memory-images", type=int, default=FULL_ANIMALS10)
     parser.add_argument("--scratch", default=None, help="folder for --memory's 3.9 GB file")
     args = parser.parse_args()
     config = dataclasses.replace(
         fit_config(load_params(ROOT / "params.yaml")), loader_workers=args.workers
     )
-    rows = []
+    setup = {
+        "machine": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "batch_size": config.batch_size,
+        "loader_workers": args.workers,
+        "memory_limit_mb": _cgroup_limit_mb(),
+    }
+    if args.resnet:
+        r = resnet_rates()
+        print(
+            f"resnet18_imagenet at 224 px RGB, {torch.get_num_threads()} threads: "
+            f"{r['train_images_per_second']} training images/s, "
+            f"{r['attack_passes_per_second']} attack passes/s"
+        )
+        _write("training_resnet.json", {**setup, "resnet": r})
+        return
+    if args.memory:
+        m = memory(args, config)
+        print(
+            f"{m['images']} images at 224 px RGB ({m['array_gb']} GB uint8), one epoch in "
+            f"{m['epoch_seconds']} s: peak resident {m['peak_rss_mb']} MB, of it "
+            f"{m['peak_anonymous_mb']} MB anonymous ({m['anonymous_before_mb']} MB before the "
+            f"fit) and {m['peak_file_backed_mb']} MB file-backed (libraries and the map's "
+            "pages, which the kernel drops under pressure)"
+        )
+        _write("training_memory.json", {**setup, "memory": m})
+        return
     x, y = load_split_uint8(ROOT / "data/prepared", "train")
-    rows.append(throughput("default (data/prepared)", x, y, args, config))
+    rows = [throughput("default (data/prepared)", x, y, args, config)]
     with tempfile.TemporaryDirectory() as folder:
         rgb = _train_only(synthetic(Path(folder), args.rgb_images, 3, 64))
         rows.append(throughput("synthetic 64 px RGB", *rgb, args, config))
@@ -241,25 +271,72 @@ def main() -> None:
             f"| {r['data']} {r['shape']} | {r['images']} | {r['floor_images_per_second']} "
             f"| {r['fit_images_per_second']} | {100 * r['overhead']:.1f}% |"
         )
-    result = {
-        "machine": platform.processor() or platform.machine(),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "epochs": args.epochs,
-        "repeats": args.repeats,
-        "loader_workers": args.workers,
-        "throughput": rows,
-    }
-    if args.memory:
-        m = memory(args, config)
-        result["memory"] = m
-        print(
-            f"\n{m['images']} images at 224 px RGB ({m['array_gb']} GB uint8), one epoch "
-            f"in {m['epoch_seconds']} s: peak resident {m['peak_rss_mb']} MB, of it "
-            f"{m['peak_anonymous_mb']} MB anonymous and {m['peak_file_backed_mb']} MB "
-            "file-backed (the map's pages; the kernel drops them under pressure)"
-        )
-    out = ROOT / "benchmarks/results/training.json"
+    result = {**setup, "epochs": args.epochs, "repeats": args.repeats, "throughput": rows}
+    _write("training.json", result)
+
+
+def resnet_rates(batch: int = 32, rounds: int = 5) -> dict:
+    """Images per second of resnet18_imagenet at 224 px RGB: a training step and an attack
+    pass (median of ``rounds`` timed calls after one warm-up)."""
+    x8 = np.zeros((batch, 3, 224, 224), dtype=np.uint8)
+    model = fast_layout(
+        build_model(
+            model_config_for_data(
+                ArchitectureConfig(arch="resnet18_imagenet", width=16, pretrained="none"),
+                class_names=[str(i) for i in range(10)],
+                train_x=x8,
+            )
+        ),
+        "cpu",
+    )
+    x = torch.rand(batch, 3, 224, 224)
+    y = torch.randint(0, 10, (batch,))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+    def train_step() -> None:
+        model.train()
+        loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    def attack_pass() -> None:
+        model.eval()
+        xa = x.clone().requires_grad_(True)
+        torch.autograd.grad(F.cross_entropy(model(xa), y), xa)
+
+    out = {}
+    for name, call in (
+        ("train_images_per_second", train_step),
+        ("attack_passes_per_second", attack_pass),
+    ):
+        call()
+        times = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - start)
+        out[name] = round(batch / statistics.median(times), 2)
+    return {"arch": "resnet18_imagenet", "image": [3, 224, 224], "batch": batch, **out}
+
+
+def _cgroup_limit_mb() -> float | None:
+    """This process's cgroup memory limit (v1 or v2), if one is set."""
+    for path in ("/sys/fs/cgroup/memory.max", "/proc/self/cgroup"):
+        if path.endswith("memory.max") and Path(path).is_file():
+            value = Path(path).read_text().strip()
+            return None if value == "max" else round(int(value) / 2**20, 1)
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, group = line.split(":", 2)
+        limit = Path("/sys/fs/cgroup/memory") / group.lstrip("/") / "memory.limit_in_bytes"
+        if "memory" in controllers.split(",") and limit.is_file():
+            value = int(limit.read_text())
+            return None if value >= 2**62 else round(value / 2**20, 1)
+    return None
+
+
+def _write(name: str, result: dict) -> None:
+    out = ROOT / "benchmarks/results" / name
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nwrote {out.relative_to(ROOT)}")
 

@@ -150,3 +150,25 @@ def test_threads_are_shared_among_processes_and_queue_workers():
     assert sharing_workers({}) == 1 and sharing_workers({"MODELROBUSTNESS_WORKERS": "3"}) == 3
     with pytest.raises(Exception, match="MODELROBUSTNESS_WORKERS='two': expected a positive"):
         sharing_workers({"MODELROBUSTNESS_WORKERS": "two"})
+
+
+def test_a_stage_takes_its_share_of_the_cores_under_queue_workers(monkeypatch):
+    """`MODELROBUSTNESS_WORKERS=N dvc queue start -j N`: each stage process sets torch's
+    threads to cores / N (here 2 cores, 2 workers: one thread each)."""
+    from modelrobustness.pipeline import entry, launch
+
+    seen = []
+    before = torch.get_num_threads()
+    monkeypatch.setattr(
+        launch, "threads_per_process", lambda nproc, workers: 8 // (nproc * workers)
+    )
+    monkeypatch.setenv("MODELROBUSTNESS_WORKERS", "4")
+    try:
+        entry.run_stage("probe", lambda: seen.append(torch.get_num_threads()))
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [2]
+    monkeypatch.setenv("MODELROBUSTNESS_WORKERS", "0")
+    with pytest.raises(SystemExit) as stopped:
+        entry.run_stage("probe", lambda: seen.append("ran"))
+    assert stopped.value.code == entry.USER_ERROR_STATUS and seen == [2]
