@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -114,3 +115,45 @@ def make_tiny_repo(repo: Path) -> Path:
     run(repo, "git", "add", "-A")
     run(repo, "git", "commit", "-qm", "tiny pipeline")
     return repo
+
+
+# the longest a test waits for a training stage's checkpoint
+WAIT_SECONDS = 300
+
+
+def checkpoint_epoch(path: Path) -> int:
+    """The epoch a training checkpoint holds (0: none yet, or half-written)."""
+    import torch
+
+    try:
+        return int(torch.load(path, map_location="cpu", weights_only=True)["epoch"])
+    except (FileNotFoundError, RuntimeError, EOFError, KeyError):
+        return 0
+
+
+def start(repo: Path, *command: str) -> subprocess.Popen:
+    """Start ``command`` in ``repo`` in a new session (its process group can be signalled)."""
+    return subprocess.Popen(
+        list(command),
+        cwd=repo,
+        env=env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def signal_after_checkpoint(
+    repo: Path, stage: str, process: subprocess.Popen, epoch: int, signum: int
+) -> None:
+    """Send ``signum`` to ``process``'s group once ``stage``'s checkpoint holds ``epoch``."""
+    checkpoint = repo / ".checkpoints" / f"{stage}.pt"
+    deadline = time.monotonic() + WAIT_SECONDS
+    try:
+        while checkpoint_epoch(checkpoint) < epoch:
+            assert process.poll() is None, f"the stage ended before checkpoint {epoch}"
+            assert time.monotonic() < deadline, f"no checkpoint {epoch} in {WAIT_SECONDS} s"
+            time.sleep(0.005)
+    finally:
+        os.killpg(process.pid, signum)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ import yaml
 
 from helpers.configs import params
 from helpers.imports import ROOT
-from helpers.pipeline_repo import env
+from helpers.pipeline_repo import checkpoint_epoch, env, signal_after_checkpoint, start
 
 # 39 images per class: an odd number of training images (273) and validation images (39),
 # so the sampler pads the last batch and validation splits unevenly between two processes
@@ -117,6 +118,17 @@ def test_two_processes_train_with_valid_deterministic_metrics(project: Path) -> 
     again = _stage(project, "train_baseline")
     assert again.returncode == 0, again.stderr
     assert _outputs(project) == outputs  # the same bytes for the same seed
+
+    # killed (SIGKILL, every process) after the second epoch's checkpoint, started again:
+    # it resumes, each process from its own generator, and ends as the uninterrupted run
+    killed = start(project, sys.executable, str(ROOT / "stages/train_baseline.py"))
+    signal_after_checkpoint(project, "train_baseline", killed, 2, signal.SIGKILL)
+    killed.communicate()
+    assert checkpoint_epoch(project / ".checkpoints/train_baseline.pt") in (2, 3)
+    resumed = _stage(project, "train_baseline")
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stderr.count("resuming from checkpoint") == 1, resumed.stderr  # rank 0
+    assert _outputs(project) == outputs
 
 
 def test_a_batch_size_the_processes_cannot_share_is_one_message(project: Path) -> None:

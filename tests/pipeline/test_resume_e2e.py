@@ -5,19 +5,23 @@ outputs intact; a second `dvc repro` beside a running one gets DVC's lock error.
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
-from helpers.pipeline_repo import env, run
+from helpers.pipeline_repo import (
+    WAIT_SECONDS,
+    checkpoint_epoch,
+    env,
+    run,
+    signal_after_checkpoint,
+    start,
+)
 
 STAGE = "train_baseline"
 # what the stage writes, compared byte for byte (its timing keys live in metrics/timing/)
@@ -30,7 +34,6 @@ OUTPUTS = (
     "plots/train_baseline/plots/metrics/train_loss.tsv",
     "plots/train_baseline/plots/sklearn/confusion_matrix.json",
 )
-WAIT_SECONDS = 300
 
 pytestmark = pytest.mark.e2e
 
@@ -44,40 +47,6 @@ def _set_params(repo: Path, **sections: dict) -> None:
     for section, values in sections.items():
         params[section].update(values)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-
-
-def _checkpoint_epoch(path: Path) -> int:
-    try:
-        return int(torch.load(path, map_location="cpu", weights_only=True)["epoch"])
-    except (FileNotFoundError, RuntimeError, EOFError, KeyError):
-        return 0
-
-
-def _start(repo: Path, *command: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        list(command),
-        cwd=repo,
-        env=env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-
-
-def _signal_after_checkpoint(
-    repo: Path, process: subprocess.Popen, epoch: int, signum: int
-) -> None:
-    """Send ``signum`` to ``process``'s group once the stage's checkpoint holds ``epoch``."""
-    checkpoint = repo / ".checkpoints" / f"{STAGE}.pt"
-    deadline = time.monotonic() + WAIT_SECONDS
-    try:
-        while _checkpoint_epoch(checkpoint) < epoch:
-            assert process.poll() is None, f"the stage ended before checkpoint {epoch}"
-            assert time.monotonic() < deadline, f"no checkpoint {epoch} in {WAIT_SECONDS} s"
-            time.sleep(0.005)
-    finally:
-        os.killpg(process.pid, signum)
 
 
 def _temporary_files(repo: Path) -> list[str]:
@@ -122,10 +91,10 @@ def test_a_killed_training_stage_resumes_and_ends_as_an_uninterrupted_run(traine
     ):
         (repo / name).unlink()
     shutil.rmtree(repo / "plots" / STAGE)
-    stage = _start(repo, "dvc", "repro", "-s", STAGE)
-    _signal_after_checkpoint(repo, stage, 2, signal.SIGKILL)  # DVC and the stage: a crash
+    stage = start(repo, "dvc", "repro", "-s", STAGE)
+    signal_after_checkpoint(repo, STAGE, stage, 2, signal.SIGKILL)  # DVC and the stage: a crash
     stage.communicate()
-    assert _checkpoint_epoch(checkpoint) in (2, 3)
+    assert checkpoint_epoch(checkpoint) in (2, 3)
 
     output = run(repo, "dvc", "repro", "-s", STAGE)
     assert "resuming from checkpoint" in output, output
@@ -138,8 +107,8 @@ def test_a_killed_training_stage_resumes_and_ends_as_an_uninterrupted_run(traine
 
 def test_ctrl_c_ends_a_training_stage_cleanly_and_keeps_its_outputs(trained) -> None:
     repo, before = trained
-    stage = _start(repo, sys.executable, f"stages/{STAGE}.py")
-    _signal_after_checkpoint(repo, stage, 1, signal.SIGINT)
+    stage = start(repo, sys.executable, f"stages/{STAGE}.py")
+    signal_after_checkpoint(repo, STAGE, stage, 1, signal.SIGINT)
     _, err = stage.communicate(timeout=WAIT_SECONDS)
     assert stage.returncode == 130, err
     assert f"{STAGE}: error: interrupted (Ctrl-C)" in err and "Traceback" not in err, err
