@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..utils.errors import UserError
-from ..utils.processes import WORKERS_VARIABLE, launched_by_torchrun
+from ..utils.processes import WORKERS_VARIABLE, die_with_launcher, launched_by_torchrun
 from .launch import INTERRUPTED_STATUS, launch, limit_threads
 
 # exit status of a stage stopped by a user error (DVC reports it as a failed stage)
@@ -65,6 +65,8 @@ def run_stage(
         nproc = processes() if processes is not None else 1
         if nproc > 1 and not launched_by_torchrun():
             sys.exit(launch(nproc))
+        if launched_by_torchrun():
+            die_with_launcher()  # a killed stage leaves no process behind
         if launched_by_torchrun() or WORKERS_VARIABLE in os.environ:
             limit_threads(nproc)
         main(*args)

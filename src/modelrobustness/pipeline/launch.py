@@ -20,6 +20,7 @@ import sys
 import uuid
 
 from ..utils.processes import (
+    LAUNCHER_VARIABLE,
     launched_by_torchrun,
     sharing_workers,
     threads_per_process,
@@ -59,6 +60,7 @@ def launch(nproc: int, argv: list[str] | None = None) -> int:
     argv = list(sys.argv if argv is None else argv)
     threads = threads_per_process(nproc, workers=sharing_workers())
     os.environ["OMP_NUM_THREADS"] = str(threads)  # the processes inherit it
+    os.environ[LAUNCHER_VARIABLE] = str(os.getpid())  # they die with this process
     # what `torchrun --standalone` means: one machine, a c10d rendezvous on a free port
     standalone = ["--rdzv-backend=c10d", "--rdzv-endpoint=localhost:0", f"--rdzv-id={uuid.uuid4()}"]
     args = get_args_parser().parse_args(

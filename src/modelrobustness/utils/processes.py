@@ -4,7 +4,10 @@ of them when several pipelines (DVC queue workers) share the machine."""
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
+import sys
 from collections.abc import Mapping
 
 from .errors import UserError
@@ -13,6 +16,9 @@ from .errors import UserError
 RANK_VARIABLES: tuple[str, ...] = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 # the number of queue workers (or other pipelines) sharing this machine's cores
 WORKERS_VARIABLE = "MODELROBUSTNESS_WORKERS"
+# the process id of the stage process that started torchrun's processes
+LAUNCHER_VARIABLE = "MODELROBUSTNESS_LAUNCHER_PID"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def launched_by_torchrun(environ: Mapping[str, str] = os.environ) -> bool:
@@ -45,3 +51,19 @@ def threads_per_process(nproc: int, *, cores: int | None = None, workers: int = 
     least one thread)."""
     cores = available_cores() if cores is None else cores
     return max(1, cores // (nproc * workers))
+
+
+def die_with_launcher(environ: Mapping[str, str] = os.environ) -> None:
+    """In a process torchrun started for a stage: be killed when the stage process dies.
+
+    torchrun starts each process in a session of its own, so a stage process killed with
+    SIGKILL (a crash, an out-of-memory kill, ``kill -9`` of ``dvc repro``) would leave them
+    running on, writing outputs DVC no longer waits for. Linux's ``PR_SET_PDEATHSIG`` kills
+    this process with its parent instead; elsewhere nothing changes."""
+    launcher = environ.get(LAUNCHER_VARIABLE)
+    if launcher is None or not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != int(launcher):  # the launcher died before the call
+        os._exit(1)
