@@ -59,6 +59,7 @@ BAD: dict[str, tuple[Any, Any]] = {
     "attack.samples": ("300", -5),
     "attack.batch_size": ([100], 0),
     "attack.nproc": (2.0, 0),
+    "attack.precision": (16, "fp64"),
     "attack.pgd.eps": ("0.1", 5),
     "attack.pgd.eps_list": (0.1, []),
     "attack.pgd.norm": (2, "l1"),

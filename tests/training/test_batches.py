@@ -172,3 +172,23 @@ def test_a_stage_takes_its_share_of_the_cores_under_queue_workers(monkeypatch):
     with pytest.raises(SystemExit) as stopped:
         entry.run_stage("probe", lambda: seen.append("ran"))
     assert stopped.value.code == entry.USER_ERROR_STATUS and seen == [2]
+
+
+def test_attacks_keep_fp32_unless_asked_and_only_on_cuda(capsys):
+    """attack.precision: fp32 leaves the model alone; bf16 or fp16 wraps it in autocast on
+    CUDA (checked here with CPU autocast, which torch also has) and is ignored elsewhere."""
+    from modelrobustness.pipeline.attack_stage import in_precision
+    from modelrobustness.utils.torch import Autocast
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3))
+    cpu = torch.device("cpu")
+    assert in_precision(model, "fp32", cpu) is model
+    assert in_precision(model, "bf16", cpu) is model
+    assert "attack.precision=bf16 applies on CUDA only; ignored on cpu" in capsys.readouterr().err
+    assert isinstance(in_precision(model, "fp16", torch.device("cuda")), Autocast)
+    wrapped = Autocast(model, dtype=torch.bfloat16, device_type="cpu")
+    x = torch.rand(4, 3, 2, 2, requires_grad=True)
+    logits = wrapped(x)
+    (grad,) = torch.autograd.grad(logits.sum(), x)
+    assert logits.dtype == torch.float32 and grad.shape == x.shape
+    assert not torch.equal(logits, model(x))  # bf16 kernels ran

@@ -5,6 +5,7 @@ adversarial set, the curve, the example grid)."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -13,9 +14,17 @@ import torch
 
 from ..evaluation.harness import AttackOutcome
 from ..utils import distributed
+from ..utils.torch import Autocast
 from .artifacts.adversarial import read_attack_inputs, write_attack_outputs
 from .artifacts.metrics import write_metrics
-from .params import attack_processes, attack_samples, device, load_params, seed
+from .params import (
+    attack_precision,
+    attack_processes,
+    attack_samples,
+    device,
+    load_params,
+    seed,
+)
 from .paths import ProjectPaths
 
 # (model, x, y, *, batch_size, seed, device, ranks) -> outcome
@@ -57,15 +66,36 @@ def run_attacks(params: Mapping[str, Any], model_name: str, runs: Sequence[Attac
     alone writes: the outputs are those of one process, byte for byte."""
     paths = ProjectPaths()
     samples, batch_size = attack_samples(params)
-    run_seed = seed(params)
+    run_seed, precision = seed(params), attack_precision(params)
     with distributed.process_group(device(params)) as (ranks, run_device):
         model, x, y, class_names = read_attack_inputs(paths, model_name, samples, run_device)
+        model = in_precision(model, precision, run_device, quiet=not ranks.main)
         for run in runs:
             outcome = run.evaluate(
                 model, x, y, batch_size=batch_size, seed=run_seed, device=run_device, ranks=ranks
             )
             if ranks.main:
                 _write(paths, run, outcome, x, model_name=model_name, class_names=class_names)
+
+
+def in_precision(
+    model: torch.nn.Module, precision: str, run_device: torch.device, *, quiet: bool = False
+) -> torch.nn.Module:
+    """The model the attacks run on: itself (fp32 gradients, the default), or on CUDA with
+    ``attack.precision`` bf16 or fp16 the same under autocast. Elsewhere the option is
+    ignored, and said so."""
+    if precision == "fp32":
+        return model
+    if run_device.type != "cuda":
+        if not quiet:
+            print(
+                f"attack.precision={precision} applies on CUDA only; ignored on "
+                f"{run_device.type} (the attacks run in fp32)",
+                file=sys.stderr,
+            )
+        return model
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return Autocast(model, dtype=dtype, device_type="cuda")
 
 
 def _write(

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
-from ..utils.checks import SEED, Boolean, Integer, InvalidValue, Rule, field_rules
+from ..utils.checks import SEED, Boolean, Integer, InvalidValue, OneOf, Rule, field_rules
 from ..utils.device import DEVICE_NAME
 from ..utils.errors import UserError
 
@@ -36,6 +36,7 @@ ATTACK_KEYS: dict[str, Rule] = {
     "samples": Integer(minimum=1),
     "batch_size": Integer(minimum=1),
     "nproc": Integer(minimum=1),
+    "precision": OneOf(("fp32", "bf16", "fp16")),
 }
 
 
@@ -298,6 +299,12 @@ def attack_processes(params: Mapping[str, Any]) -> int:
     """``attack.nproc``: the processes (torchrun) the attack stages share their batches
     among."""
     return checked_keys(params, "attack", ATTACK_KEYS)["nproc"]
+
+
+def attack_precision(params: Mapping[str, Any]) -> str:
+    """``attack.precision``: fp32 (the attacks' gradients in full precision) or, on CUDA,
+    bf16 or fp16 autocast."""
+    return checked_keys(params, "attack", ATTACK_KEYS)["precision"]
 
 
 def attack_samples(params: Mapping[str, Any]) -> tuple[int, int]:

@@ -54,3 +54,17 @@ def predict_labels(
 ) -> torch.Tensor:
     """Predicted class indices (CPU), batched like :func:`predict_logits`."""
     return predict_logits(model, x, batch_size=batch_size, device=device).argmax(1)
+
+
+class Autocast(nn.Module):
+    """``model`` run under ``torch.autocast`` at ``dtype`` (bf16 or fp16), its logits cast
+    back to float32: what an attack asked to run in mixed precision attacks. Gradients with
+    respect to the input then flow through the reduced-precision kernels."""
+
+    def __init__(self, model: nn.Module, *, dtype: torch.dtype, device_type: str) -> None:
+        super().__init__()
+        self.model, self.dtype, self.device_type = model, dtype, device_type
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(device_type=self.device_type, dtype=self.dtype):
+            return self.model(x).float()
