@@ -192,3 +192,41 @@ def test_attacks_keep_fp32_unless_asked_and_only_on_cuda(capsys):
     (grad,) = torch.autograd.grad(logits.sum(), x)
     assert logits.dtype == torch.float32 and grad.shape == x.shape
     assert not torch.equal(logits, model(x))  # bf16 kernels ran
+
+
+def test_loader_workers_change_no_result(tmp_path):
+    """train.loader_workers only moves the reading of batches to other processes: the same
+    rows in the same order, so the same weights (and it is no DVC dependency)."""
+    import yaml
+
+    from modelrobustness.training.fit import fit
+
+    from helpers.configs import fit_config
+    from helpers.imports import ROOT
+
+    x, y = _prepared(tmp_path, n=48)
+    labels = torch.from_numpy(y)
+    weights = []
+    for workers in (0, 1):
+        model = _model_for(x)
+        config = fit_config(epochs=2, batch_size=16, loader_workers=workers)
+        fit(model, x, labels, ScaledImages(x[:8]), labels[:8], config=config, seed=0)
+        weights.append(model.state_dict())
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    read = {key for stage in stages.values() for key in stage.get("params", [])}
+    assert "train" not in read and "train.loader_workers" not in read
+    assert "attack" not in read and "attack.nproc" not in read  # attack.nproc: likewise
+
+
+def _model_for(x):
+    from modelrobustness.models.classifier import ArchitectureConfig, build_model
+    from modelrobustness.training.train_classifier import model_config_for_data
+
+    torch.manual_seed(0)
+    config = model_config_for_data(
+        ArchitectureConfig(arch="vgg_small", width=4, pretrained="none"),
+        class_names=["a", "b", "c", "d"],
+        train_x=x,
+    )
+    return build_model(config)
