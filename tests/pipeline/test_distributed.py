@@ -130,6 +130,15 @@ def test_two_processes_train_with_valid_deterministic_metrics(project: Path) -> 
     assert resumed.stderr.count("resuming from checkpoint") == 1, resumed.stderr  # rank 0
     assert _outputs(project) == outputs
 
+    # adversarial training (TRADES: a perturbation and an extra loss term per batch) from
+    # that baseline, in two processes
+    _set(project, adversarial__method="trades", adversarial__val_samples=16)
+    adversarial = _stage(project, "train_adversarial")
+    assert adversarial.returncode == 0, adversarial.stderr
+    record = json.loads((project / "metrics/train_adversarial.json").read_text())
+    assert record["method"] == "trades" and record["train_images"] == train_images
+    assert 0.0 <= record["val_robust_accuracy"] <= record["val_subset_accuracy"] <= 1.0
+
 
 def test_a_batch_size_the_processes_cannot_share_is_one_message(project: Path) -> None:
     values = yaml.safe_load((project / "params.yaml").read_text())
