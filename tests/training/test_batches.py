@@ -230,3 +230,24 @@ def _model_for(x):
         train_x=x,
     )
     return build_model(config)
+
+
+def test_a_checkpoint_survives_a_change_of_loader_workers_only(tmp_path):
+    """The resumption key leaves out the keys no result depends on, and only those."""
+    import copy
+
+    from modelrobustness.pipeline.checkpoints import resumption
+    from modelrobustness.pipeline.paths import ProjectPaths
+
+    from helpers.configs import params
+
+    paths = ProjectPaths(tmp_path)
+    (tmp_path / "data/prepared").mkdir(parents=True)
+    base = params()
+    key = resumption("baseline", base, paths=paths, device=torch.device("cpu")).key
+    changed = copy.deepcopy(base)
+    changed["train"]["loader_workers"] = 4
+    changed["attack"]["nproc"] = 3
+    assert resumption("baseline", changed, paths=paths, device=torch.device("cpu")).key == key
+    changed["train"]["nproc"] = 2  # this one changes the model
+    assert resumption("baseline", changed, paths=paths, device=torch.device("cpu")).key != key

@@ -18,6 +18,18 @@ from ..utils.io import file_sha256, json_text
 from .paths import ProjectPaths
 
 PACKAGE = Path(__file__).resolve().parents[1]
+# keys no result depends on (tested; they are no DVC dependency either): a checkpoint
+# written with another value is still this run's
+INVARIANT_KEYS: tuple[tuple[str, str], ...] = (("train", "loader_workers"), ("attack", "nproc"))
+
+
+def _result_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` without :data:`INVARIANT_KEYS`."""
+    out = dict(params)
+    for section, key in INVARIANT_KEYS:
+        if isinstance(out.get(section), Mapping) and key in out[section]:
+            out[section] = {k: v for k, v in out[section].items() if k != key}
+    return out
 
 
 def _code_digest() -> str:
@@ -43,10 +55,11 @@ def resumption(
     initial: nn.Module | None = None,
 ) -> Resumption:
     """The checkpoint of stage ``train_<role>`` (``.checkpoints/train_<role>.pt``) and its
-    key: the hex SHA-256 of the run's parameters, device type, prepared data, soft labels or
-    starting weights, and code."""
+    key: the hex SHA-256 of the run's parameters (but those no result depends on), device
+    type, prepared data, soft labels or starting weights, and code."""
     digest = hashlib.sha256()
-    digest.update(json_text({"role": role, "params": dict(params), "device": device.type}).encode())
+    run = {"role": role, "params": _result_params(params), "device": device.type}
+    digest.update(json_text(run).encode())
     for path in sorted(p for p in paths.prepared.rglob("*") if p.is_file()):
         digest.update(path.relative_to(paths.prepared).as_posix().encode())
         digest.update(file_sha256(path).encode())
