@@ -10,10 +10,10 @@ import math
 import zlib
 from collections.abc import Iterable, Sequence
 
-import numpy as np
 import torch
 
 from ..utils.checks import Number
+from ..utils.seeds import derived_seed
 
 NORMS: tuple[str, ...] = ("linf", "l2")
 # a budget: any positive radius; of the L-inf norm on [0, 1] pixels, at most 1 (a larger
@@ -62,11 +62,7 @@ class SampleGenerators:
     def seeded(cls, seed: int, stream: str, ids: Iterable[int]) -> SampleGenerators:
         """Generators for the samples ``ids`` (their indices in the attacked set)."""
         key = zlib.crc32(stream.encode())
-        out = []
-        for sample in ids:
-            words = np.random.SeedSequence([seed, key, int(sample)]).generate_state(2)
-            out.append(torch.Generator().manual_seed(int(words[0]) << 32 | int(words[1])))
-        return cls(out)
+        return cls([torch.Generator().manual_seed(derived_seed(seed, key, int(i))) for i in ids])
 
     def __len__(self) -> int:
         return len(self.generators)

@@ -130,17 +130,16 @@ def attack_in_batches(
         return x.clone()
     count = -(-len(x) // batch_size)
     xs, ys = x.tensor_split(count), y.tensor_split(count)
-    ids = seeds.ids.tensor_split(count) if seeds is not None else None
+    parts = torch.arange(len(x)).tensor_split(count)
     done: dict[int, torch.Tensor] = {}
     mine = range(ranks.rank, count, ranks.world)
     bar = tqdm(mine, desc=desc, unit="batch", disable=None if ranks.main else True, leave=False)
     for i in bar:
         xb, yb = xs[i].to(device), ys[i].to(device)
-        if ids is None:
+        if seeds is None:
             done[i] = attack(xb, yb).cpu()
         else:
-            generators = SampleGenerators.seeded(seeds.seed, stream, ids[i].tolist())
-            done[i] = attack(xb, yb, generator=generators).cpu()
+            done[i] = attack(xb, yb, generator=seeds[parts[i]].generators(stream)).cpu()
     if ranks.world > 1:
         for part in gather_objects(done, ranks):
             done.update(part)

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from ..evaluation.harness import AttackOutcome
+from ..training.gpu import gpu_plan
 from ..utils import distributed
 from ..utils.torch import Autocast
 from .artifacts.adversarial import read_attack_inputs, write_attack_outputs
@@ -84,18 +85,16 @@ def in_precision(
     """The model the attacks run on: itself (fp32 gradients, the default), or on CUDA with
     ``attack.precision`` bf16 or fp16 the same under autocast. Elsewhere the option is
     ignored, and said so."""
-    if precision == "fp32":
+    plan = gpu_plan(precision=precision, channels_last=False, compile=False, device=run_device)
+    if plan.ignored and not quiet:
+        print(
+            f"attack.precision={precision} applies on CUDA only; ignored on "
+            f"{run_device.type} (the attacks run in fp32)",
+            file=sys.stderr,
+        )
+    if plan.autocast_dtype is None:
         return model
-    if run_device.type != "cuda":
-        if not quiet:
-            print(
-                f"attack.precision={precision} applies on CUDA only; ignored on "
-                f"{run_device.type} (the attacks run in fp32)",
-                file=sys.stderr,
-            )
-        return model
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return Autocast(model, dtype=dtype, device_type="cuda")
+    return Autocast(model, dtype=plan.autocast_dtype, device_type=run_device.type)
 
 
 def _write(

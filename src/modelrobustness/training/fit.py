@@ -32,6 +32,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from ..data.prepared import ScaledImages
 from ..utils.checks import (
     Boolean,
     Integer,
@@ -51,6 +52,7 @@ from ..utils.distributed import (
     shard_sizes,
     sum_across,
 )
+from ..utils.seeds import derived_seed
 from ..utils.torch import fast_layout, predict_logits
 from .augment import augment_batch
 from .batches import EpochBatches, RowReader, batch_loader, to_unit_float
@@ -201,10 +203,7 @@ class _Progress:
 def process_seed(seed: int, rank: int) -> int:
     """The seed of process ``rank``'s generator (augmentation, perturbations): ``seed``
     itself for rank 0, an independent stream for the others (numpy's SeedSequence)."""
-    if rank == 0:
-        return seed
-    words = np.random.SeedSequence([seed, rank]).generate_state(2, dtype=np.uint32)
-    return int(words[0]) << 32 | int(words[1])
+    return seed if rank == 0 else derived_seed(seed, rank)
 
 
 def _predict_shared(
@@ -217,21 +216,8 @@ def _predict_shared(
 
 
 def _rows(x: Any, begin: int, end: int) -> Any:
-    return x if (begin, end) == (0, len(x)) else _Slice(x, begin, end)
-
-
-class _Slice:
-    """Rows ``[begin, end)`` of an image source, read only when indexed."""
-
-    def __init__(self, x: Any, begin: int, end: int) -> None:
-        self.x, self.begin, self.end = x, begin, end
-
-    def __len__(self) -> int:
-        return self.end - self.begin
-
-    def __getitem__(self, index: slice) -> torch.Tensor:
-        start, stop, _ = index.indices(len(self))
-        return self.x[self.begin + start : self.begin + stop]
+    """Rows ``[begin, end)`` of ``x``, unread: a view of a tensor or of a memory map."""
+    return ScaledImages(x.array[begin:end]) if isinstance(x, ScaledImages) else x[begin:end]
 
 
 def fit(
